@@ -1,0 +1,77 @@
+"""The `cos-ray` command: a thin face over the package.
+
+Commands import what they need inside their bodies, so that `cos-ray --help` and commands that run no model never
+import torch, diffusers or ray (~7.5 s per process).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from cos_ray import __version__
+from cos_ray.errors import CosRayError
+
+
+def reports_errors(command):
+    """Print a CosRayError as one line on stderr and exit with its code, instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CosRayError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cos-ray")
+def main() -> None:
+    """Sweeps over the Chain-of-Steps of Wan2.2 video reasoning models on Ray."""
+
+
+@main.command()
+@click.argument("task_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--image", type=click.Path(path_type=Path), help="First frame (instead of TASK_DIR).")
+@click.option("--prompt", help="Prompt (with --image).")
+@click.option("--model", "model_name", default="tiny", show_default=True, help="'tiny', 'tiny-ti2v' or a local directory.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--steps", type=int, help="Denoising steps (default: the model's).")
+@click.option("--frames", type=int, help="Frame count, 4k+1.")
+@click.option("--height", type=int)
+@click.option("--width", type=int)
+@click.option("--guidance", type=float, help="CFG scale of both experts.")
+@click.option("--shift", type=float, help="Flow shift.")
+@click.option("--scheduler", type=click.Choice(["unipc", "euler"]))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out/generate"), show_default=True)
+@reports_errors
+def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler, out):
+    """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
+    from cos_ray.errors import UsageError
+    from cos_ray.model.source import model_family
+    from cos_ray.sampler import default_settings
+    from cos_ray.tasks.folder import read_task_folder, task_from_image
+
+    if (task_dir is None) == (image is None):
+        raise UsageError("give either TASK_DIR or --image with --prompt")
+    task = read_task_folder(task_dir) if task_dir is not None else task_from_image(image, prompt)
+    settings = default_settings(model_family(model_name)).replace(
+        steps=steps, frames=frames, height=height, width=width, guidance=guidance,
+        guidance_2=guidance, shift=shift, scheduler=scheduler,
+    )
+
+    from cos_ray.generate import generate as run
+    from cos_ray.model.loader import load_pipeline
+
+    video = run(load_pipeline(model_name), task, settings, seed, out)
+    click.echo(f"wrote {video} and {out / 'settings.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Errors a user can act on: each says what was expected, what arrived, and how to fix it."""
+
+
+class CosRayError(Exception):
+    """Base class of every error cos-ray reports to a user (the CLI prints it and exits non-zero)."""
+
+    exit_code = 1
+
+
+class UsageError(CosRayError):
+    """Bad input given by the user: a field, a flag or a file that is not what was expected."""
+
+    exit_code = 2
+
+
+class CheckpointError(UsageError):
+    """A model directory that is missing, incomplete or malformed; raised before any weights are read."""

@@ -1,0 +1,113 @@
+"""Inspect a local diffusers-format Wan2.2 directory before any weights are read.
+
+Every problem is reported at once with the component and file it concerns, so that a user who copied a 50 GiB
+checkpoint incompletely learns it in a second rather than after minutes of loading. Pure Python (json + pathlib).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cos_ray.errors import CheckpointError
+
+# Weight files accepted per kind of component, single file or sharded index, in the order diffusers tries them.
+DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+TRANSFORMERS_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
+
+
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """What a checkpoint directory holds: its family and which experts it switches between."""
+
+    path: Path
+    family: str  # "a14b": two experts switched at boundary_ratio (Wan2.2-I2V-A14B, VBVR); "ti2v": TI2V-5B
+    experts: tuple[str, ...]  # subfolders holding a WanTransformer3DModel, high-noise expert first
+    boundary_ratio: float | None
+    expand_timesteps: bool
+
+
+def _read_json(path: Path, component: str) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"{component}: missing {path.name} (expected {path})")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{component}: {path} is not valid JSON ({err}); re-copy or re-export it") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{component}: {path} should hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _check_weights(folder: Path, component: str, names: tuple[str, ...]) -> None:
+    """One of `names` exists, or its `.index.json` with every shard it lists."""
+    for name in names:
+        if (folder / name).is_file():
+            return
+        index = folder / f"{name}.index.json"
+        if index.is_file():
+            weight_map = _read_json(index, component).get("weight_map")
+            if not isinstance(weight_map, dict) or not weight_map:
+                raise CheckpointError(f"{component}: {index} has no 'weight_map'")
+            missing = sorted({shard for shard in weight_map.values() if not (folder / shard).is_file()})
+            if missing:
+                raise CheckpointError(f"{component}: shard(s) listed in {index.name} are missing: {', '.join(missing)}")
+            return
+    raise CheckpointError(
+        f"{component}: no weights in {folder} (expected {' or '.join(names)}, or a sharded .index.json)"
+    )
+
+
+def _component(root: Path, name: str) -> Path:
+    folder = root / name
+    if not folder.is_dir():
+        raise CheckpointError(f"{name}: missing component folder {folder}")
+    return folder
+
+
+def inspect_checkpoint(path: str | Path) -> CheckpointLayout:
+    """Validate a Wan2.2 I2V directory (A14B / VBVR layout or TI2V-5B layout) and describe it."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise CheckpointError(f"model directory {root} does not exist (give a local diffusers-format directory or 'tiny')")
+    index = _read_json(root / "model_index.json", "model_index")
+    listed = {key for key, value in index.items() if isinstance(value, list) and value and value[0] is not None}
+    boundary_ratio = index.get("boundary_ratio")
+    expand_timesteps = bool(index.get("expand_timesteps", False))
+    experts = ("transformer", "transformer_2") if (boundary_ratio is not None or "transformer_2" in listed) else (
+        "transformer",
+    )
+    if expand_timesteps and len(experts) == 2:
+        raise CheckpointError("model_index: expand_timesteps (TI2V) with two experts is not a Wan2.2 layout")
+
+    tokenizer = _component(root, "tokenizer")
+    if not any((tokenizer / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(f"tokenizer: none of {', '.join(TOKENIZER_FILES)} in {tokenizer}")
+    _read_json(_component(root, "scheduler") / "scheduler_config.json", "scheduler")
+    text_encoder = _component(root, "text_encoder")
+    _read_json(text_encoder / "config.json", "text_encoder")
+    _check_weights(text_encoder, "text_encoder", TRANSFORMERS_WEIGHTS)
+    vae = _component(root, "vae")
+    vae_config = _read_json(vae / "config.json", "vae")
+    _check_weights(vae, "vae", DIFFUSERS_WEIGHTS)
+
+    z_dim = vae_config.get("z_dim")
+    expected_in = z_dim if expand_timesteps else (2 * z_dim + 4 if isinstance(z_dim, int) else None)
+    for expert in experts:
+        folder = _component(root, expert)
+        config = _read_json(folder / "config.json", expert)
+        if expected_in is not None and config.get("in_channels") != expected_in:
+            raise CheckpointError(
+                f"{expert}: config.json has in_channels={config.get('in_channels')!r}, expected {expected_in} for a "
+                f"VAE with z_dim={z_dim} ({'latent only' if expand_timesteps else 'noise + mask + image latent'})"
+            )
+        _check_weights(folder, expert, DIFFUSERS_WEIGHTS)
+    return CheckpointLayout(
+        path=root,
+        family="ti2v" if expand_timesteps else "a14b",
+        experts=experts,
+        boundary_ratio=boundary_ratio,
+        expand_timesteps=expand_timesteps,
+    )

@@ -1,0 +1,61 @@
+"""Shared fixtures: one preset cache per test session, single-threaded torch, the tiny models loaded once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def preset_cache(tmp_path_factory) -> Path:
+    """Presets are written fresh for the session, so the tests exercise writing them too."""
+    root = tmp_path_factory.mktemp("cos-ray-cache")
+    os.environ["COS_RAY_CACHE"] = str(root)
+    os.environ["COS_RAY_CPU_THREADS"] = "1"
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(preset_cache):
+    """The A14B-shaped tiny preset, loaded through the loader. Do not mutate it: load your own copy instead."""
+    import torch
+
+    torch.set_num_threads(1)
+    from cos_ray.model.loader import load_pipeline
+
+    return load_pipeline("tiny", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_settings():
+    from cos_ray.sampler import default_settings
+
+    return default_settings("tiny-a14b")
+
+
+@pytest.fixture()
+def task_dir(tmp_path) -> Path:
+    """A task folder with a structured first frame (a white board, a black wall, a green and a red square)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 64), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 30, 40, 34], fill="black")
+    draw.rectangle([4, 4, 12, 12], fill=(0, 200, 0))
+    draw.rectangle([50, 50, 58, 58], fill=(220, 0, 0))
+    folder = tmp_path / "task"
+    folder.mkdir()
+    image.save(folder / "first_frame.png")
+    (folder / "prompt.txt").write_text("draw the path from the green start to the red goal\n")
+    return folder
+
+
+@pytest.fixture()
+def task(task_dir):
+    from cos_ray.tasks.folder import read_task_folder
+
+    return read_task_folder(task_dir)

@@ -1,0 +1,67 @@
+"""`cos-ray generate` and the CLI's start-up cost, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from cos_ray.media import read_video
+
+
+def cos_ray(*args, timeout=180):
+    return subprocess.run(
+        [sys.executable, "-m", "cos_ray.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ},
+    )
+
+
+def test_help_imports_no_torch_diffusers_or_ray():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cos_ray.cli import main\n"
+        "result = CliRunner().invoke(main, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'ray') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_generate_writes_video_and_settings(task_dir, tmp_path):
+    out = tmp_path / "out"
+    result = cos_ray("generate", task_dir, "--model", "tiny", "--seed", "3", "--steps", "4", "--out", out)
+    assert result.returncode == 0, result.stderr
+    video = read_video(out / "video.mp4")
+    assert video.shape == (9, 64, 64, 3)
+    record = json.loads((out / "settings.json").read_text())
+    assert record["seed"] == 3 and record["model"] == "tiny" and record["settings"]["steps"] == 4
+    assert record["settings"]["guidance"] == 5.0 and record["task"]["prompt"].startswith("draw the path")
+
+
+def test_generate_with_image_and_prompt(task_dir, tmp_path):
+    out = tmp_path / "out"
+    result = cos_ray("generate", "--image", task_dir / "first_frame.png", "--prompt", "solve the maze",
+                     "--steps", "2", "--frames", "5", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert read_video(out / "video.mp4").shape[0] == 5
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    empty = tmp_path / "empty_task"
+    empty.mkdir()
+    out = tmp_path / "out"
+    result = cos_ray("generate", empty, "--out", out)
+    assert result.returncode == 2
+    assert "missing first_frame.png" in result.stderr
+    result = cos_ray("generate", "--image", tmp_path / "none.png", "--prompt", "x", "--out", out)
+    assert result.returncode == 2 and "--image: file" in result.stderr
+    (empty / "first_frame.png").write_bytes(b"")
+    (empty / "prompt.txt").write_text("go")
+    result = cos_ray("generate", empty, "--frames", "8", "--out", out)
+    assert result.returncode == 2 and "frames: expected a count of the form 4k+1" in result.stderr
+    assert not out.exists()
