@@ -1,0 +1,108 @@
+"""Run one batch of seed trajectories through the diffusers pipeline with cos-ray's hooks installed.
+
+The pipeline's own `__call__` does the sampling; cos-ray only adds hooks (a clock on each expert, a recorder on the
+scheduler's step, and whatever interventions the run asks for) and removes them when the run ends, whatever happens.
+With nothing asked for, a trajectory costs what a bare pipeline call costs.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from cos_ray.engine.call import configure_pipeline, pipeline_arguments
+from cos_ray.engine.clock import ClockHook, StepClock
+from cos_ray.engine.hook_points import experts_of
+from cos_ray.engine.hooks import HookSet, installed_hooks
+from cos_ray.engine.records import StepRecorder, X0Config
+from cos_ray.engine.seeds import LocalSeeds, SeedGroup
+from cos_ray.model.loader import LoadedModel
+from cos_ray.sampler import SamplerSettings
+from cos_ray.tasks.folder import TaskInput
+
+
+@dataclass
+class RunContext:
+    """What an intervention needs to install itself for one run."""
+
+    pipe: object
+    experts: dict  # {'high': transformer, 'low': transformer_2}
+    clock: StepClock
+    seed_group: SeedGroup
+    hooks: HookSet
+    seeds: list[int]
+
+
+@dataclass
+class MemberResult:
+    """One member (seed) of a run."""
+
+    seed: int
+    member: int  # index among the group's members
+    video: object  # `# (frames, height, width, 3)` float32 in [0, 1]
+    steps: list[dict]  # one record per step: step, timestep, sigma, expert (+ x̂0 statistics when asked)
+    final_latent: object  # `# (channels, frames, h, w)` after the last step
+    x0_latents: dict = field(default_factory=dict)  # step -> `# (channels, frames, h, w)` when keep_latents
+    filmstrip: object = None  # `# (decoded_steps, shown_frames, h, w, 3)` uint8, or None
+    filmstrip_steps: list[int] = field(default_factory=list)
+
+
+def run_trajectory(
+    model: LoadedModel,
+    task: TaskInput,
+    settings: SamplerSettings,
+    seeds: list[int],
+    *,
+    ensemble=None,
+    x0: X0Config | None = None,
+    seed_group: SeedGroup | None = None,
+    interventions=(),
+    progress: bool = False,
+) -> list[MemberResult]:
+    """Sample `seeds` as one batch; `ensemble` (an EnsembleConfig) merges across `seed_group` (default: this batch).
+
+    `interventions` are callables `apply(run: RunContext)` installing further hooks (noise, swaps, probes).
+    """
+    import torch
+
+    from cos_ray.interventions.ensemble import apply_ensemble
+
+    pipe = model.pipe
+    configure_pipeline(model, settings)
+    pipe.set_progress_bar_config(disable=not progress)
+    arguments = pipeline_arguments(model, task, settings, seeds)
+    experts = experts_of(pipe)
+    group = seed_group or LocalSeeds(len(seeds))
+    pipe.scheduler.set_timesteps(settings.steps)  # the pipeline sets them again, identically; the clock needs sigmas
+    clock = StepClock(total_steps=settings.steps, sigmas=pipe.scheduler.sigmas.clone())
+    latent_channels = pipe.vae.config.z_dim
+    with ExitStack() as stack, torch.inference_mode():
+        hooks = stack.enter_context(installed_hooks(experts.values()))
+        for expert, module in experts.items():
+            hooks.add(module, ClockHook(clock, expert, latent_channels, pipe.config.expand_timesteps), f"clock.{expert}")
+        run = RunContext(pipe=pipe, experts=experts, clock=clock, seed_group=group, hooks=hooks, seeds=list(seeds))
+        if ensemble is not None:
+            apply_ensemble(run, ensemble)
+        for apply in interventions:
+            apply(run)
+        recorder = stack.enter_context(StepRecorder(pipe, clock, x0, members=len(seeds)))
+        videos = pipe(**arguments).frames  # (seeds, frames, height, width, 3)
+    return [
+        MemberResult(
+            seed=seed,
+            member=group.offset + index,
+            video=videos[index],
+            steps=recorder.records[index],
+            final_latent=recorder.final_latents[index],
+            x0_latents=recorder.x0_latents[index],
+            filmstrip=_stack(recorder.filmstrips[index]),
+            filmstrip_steps=list(recorder.filmstrip_steps),
+        )
+        for index, seed in enumerate(seeds)
+    ]
+
+
+def _stack(frames):
+    import numpy as np
+
+    return np.stack(frames) if frames else None
