@@ -47,3 +47,18 @@ def read_video(path: str | Path):
     import numpy as np
 
     return np.stack(imageio.mimread(str(path), memtest=False, format="FFMPEG"))
+
+
+def write_image(path: str | Path, pixels) -> Path:
+    """pixels: `# (height, width, 3)` uint8 (or `# (height, width)` gray), written as PNG."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(pixels))
+    return _atomic(Path(path), lambda staging: image.save(staging, format="PNG"))
+
+
+def filmstrip_grid(filmstrip):
+    """`# (steps, frames, h, w, 3) -> (steps * h, frames * w, 3)`: rows are steps, columns are frames."""
+    steps, frames, height, width, channels = filmstrip.shape
+    return filmstrip.transpose(0, 2, 1, 3, 4).reshape(steps * height, frames * width, channels)
