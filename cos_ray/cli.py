@@ -49,11 +49,20 @@ def main() -> None:
 @click.option("--guidance", type=float, help="CFG scale of both experts.")
 @click.option("--shift", type=float, help="Flow shift.")
 @click.option("--scheduler", type=click.Choice(["unipc", "euler"]))
+@click.option("--ensemble", "ensemble_size", type=int, help="Members of a seed ensemble (seeds SEED..SEED+N-1).")
+@click.option("--ensemble-layers", default="20-29", show_default=True, help="Blocks whose states are merged.")
+@click.option("--ensemble-steps", default="0-20%", show_default=True, help="Steps merged, inclusive ('0-9', '0-20%').")
+@click.option("--merge", type=click.Choice(["stream", "update"]), default="stream", show_default=True,
+              help="stream: replace block outputs by the mean; update: average each block's update.")
+@click.option("--x0-every", type=int, help="Record x̂0 every K steps and decode it into a filmstrip.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/generate"), show_default=True)
 @reports_errors
-def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler, out):
+def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler,
+             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, out):
     """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
+    from cos_ray.engine.records import X0Config
     from cos_ray.errors import UsageError
+    from cos_ray.interventions.ensemble import EnsembleConfig
     from cos_ray.model.source import model_family
     from cos_ray.sampler import default_settings
     from cos_ray.tasks.folder import read_task_folder, task_from_image
@@ -66,11 +75,16 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
         guidance_2=guidance, shift=shift, scheduler=scheduler,
     )
 
+    ensemble = None
+    if ensemble_size is not None:
+        ensemble = EnsembleConfig(size=ensemble_size, layers=ensemble_layers, steps=ensemble_steps, merge=merge)
+    x0 = X0Config(every=x0_every, decode_every=x0_every) if x0_every is not None else None
+
     from cos_ray.generate import generate as run
     from cos_ray.model.loader import load_pipeline
 
-    video = run(load_pipeline(model_name), task, settings, seed, out)
-    click.echo(f"wrote {video} and {out / 'settings.json'}")
+    videos = run(load_pipeline(model_name), task, settings, seed, out, ensemble=ensemble, x0=x0)
+    click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`cos-ray generate`: one task, one seed (or one in-process batch of seeds), videos and settings written to a folder."""
+"""`cos-ray generate`: one task, one seed or one in-process ensemble; videos, filmstrips and records to a folder."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from cos_ray.sampler import SamplerSettings
 from cos_ray.tasks.folder import TaskInput
 
 
-def run_record(model: LoadedModel, task: TaskInput, settings: SamplerSettings, seed: int) -> dict:
-    """The JSON written beside a video: enough to reproduce it."""
+def run_record(model: LoadedModel, task: TaskInput, settings: SamplerSettings, seeds: list[int], ensemble=None) -> dict:
+    """The JSON written beside the videos: enough to reproduce them."""
+    import dataclasses
+
     import diffusers
     import torch
 
@@ -24,18 +26,36 @@ def run_record(model: LoadedModel, task: TaskInput, settings: SamplerSettings, s
         "device": model.device,
         "dtype": str(model.dtype).removeprefix("torch."),
         "task": {"task_id": task.task_id, "image": str(task.image_path), "prompt": task.prompt},
-        "seed": seed,
+        "seeds": seeds,
+        "ensemble": dataclasses.asdict(ensemble) if ensemble is not None else None,
         "settings": settings.as_dict(),
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__, "python": platform.python_version()},
     }
 
 
-def generate(model: LoadedModel, task: TaskInput, settings: SamplerSettings, seed: int, out: Path) -> Path:
-    """Sample one seed and write `video.mp4` and `settings.json` into `out`; returns the video's path."""
-    from cos_ray.engine.call import sample
-    from cos_ray.media import write_json, write_video
+def write_members(members, out: Path, fps: int) -> list[Path]:
+    """Each member's video, per-step records and filmstrip; one member writes into `out`, several into member-K/."""
+    from cos_ray.media import filmstrip_grid, write_image, write_json, write_video
 
-    videos = sample(model, task, settings, [seed], progress=True)  # (1, frames, height, width, 3)
-    video = write_video(out / "video.mp4", videos[0], fps=settings.fps)
-    write_json(out / "settings.json", run_record(model, task, settings, seed))
-    return video
+    videos = []
+    for result in members:
+        folder = out if len(members) == 1 else out / f"member-{result.member}"
+        videos.append(write_video(folder / "video.mp4", result.video, fps=fps))
+        write_json(folder / "steps.json", {"seed": result.seed, "member": result.member, "steps": result.steps,
+                                           "filmstrip_steps": result.filmstrip_steps})
+        if result.filmstrip is not None:
+            write_image(folder / "filmstrip.png", filmstrip_grid(result.filmstrip))
+    return videos
+
+
+def generate(model: LoadedModel, task: TaskInput, settings: SamplerSettings, seed: int, out: Path,
+             ensemble=None, x0=None) -> list[Path]:
+    """Sample `seed` (or an ensemble's members seed..seed+N-1 as one batch) and write the results into `out`."""
+    from cos_ray.engine.trajectory import run_trajectory
+    from cos_ray.media import write_json
+
+    seeds = ensemble.member_seeds(seed) if ensemble is not None else [seed]
+    members = run_trajectory(model, task, settings, seeds, ensemble=ensemble, x0=x0, progress=True)
+    videos = write_members(members, out, settings.fps)
+    write_json(out / "settings.json", run_record(model, task, settings, seeds, ensemble))
+    return videos

@@ -37,8 +37,8 @@ def tiny_settings():
     return default_settings("tiny-a14b")
 
 
-@pytest.fixture()
-def task_dir(tmp_path) -> Path:
+@pytest.fixture(scope="session")
+def task_dir(tmp_path_factory) -> Path:
     """A task folder with a structured first frame (a white board, a black wall, a green and a red square)."""
     from PIL import Image, ImageDraw
 
@@ -47,14 +47,13 @@ def task_dir(tmp_path) -> Path:
     draw.rectangle([0, 30, 40, 34], fill="black")
     draw.rectangle([4, 4, 12, 12], fill=(0, 200, 0))
     draw.rectangle([50, 50, 58, 58], fill=(220, 0, 0))
-    folder = tmp_path / "task"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("task")
     image.save(folder / "first_frame.png")
     (folder / "prompt.txt").write_text("draw the path from the green start to the red goal\n")
     return folder
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def task(task_dir):
     from cos_ray.tasks.folder import read_task_folder
 

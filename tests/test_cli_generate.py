@@ -39,7 +39,7 @@ def test_generate_writes_video_and_settings(task_dir, tmp_path):
     video = read_video(out / "video.mp4")
     assert video.shape == (9, 64, 64, 3)
     record = json.loads((out / "settings.json").read_text())
-    assert record["seed"] == 3 and record["model"] == "tiny" and record["settings"]["steps"] == 4
+    assert record["seeds"] == [3] and record["model"] == "tiny" and record["settings"]["steps"] == 4
     assert record["settings"]["guidance"] == 5.0 and record["task"]["prompt"].startswith("draw the path")
 
 
@@ -64,4 +64,29 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     (empty / "prompt.txt").write_text("go")
     result = cos_ray("generate", empty, "--frames", "8", "--out", out)
     assert result.returncode == 2 and "frames: expected a count of the form 4k+1" in result.stderr
+    assert not out.exists()
+
+
+def test_generate_ensemble_writes_each_member_with_filmstrips(task_dir, tmp_path):
+    out = tmp_path / "out"
+    result = cos_ray("generate", task_dir, "--seed", "4", "--steps", "4", "--ensemble", "3", "--merge", "update",
+                     "--ensemble-steps", "0-1", "--x0-every", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "settings.json").read_text())
+    assert record["seeds"] == [4, 5, 6] and record["ensemble"]["merge"] == "update"
+    videos = [read_video(out / f"member-{k}" / "video.mp4") for k in range(3)]
+    assert all(video.shape == (9, 64, 64, 3) for video in videos)
+    steps = json.loads((out / "member-1" / "steps.json").read_text())
+    assert steps["seed"] == 5 and [s["step"] for s in steps["steps"]] == [0, 1, 2, 3]
+    assert steps["filmstrip_steps"] == [0, 2, 3] and "x0_std" in steps["steps"][2]
+    from PIL import Image
+
+    with Image.open(out / "member-2" / "filmstrip.png") as strip:
+        assert strip.size == (8 * 64, 3 * 64)  # 8 frames shown (of 9) per row, one row per decoded step
+
+
+def test_generate_rejects_out_of_range_ensemble_layers(task_dir, tmp_path):
+    out = tmp_path / "out"
+    result = cos_ray("generate", task_dir, "--ensemble", "2", "--ensemble-layers", "30-45", "--out", out)
+    assert result.returncode == 2 and "ensemble.layers: '30-45' reaches layer 45, out of range 0-39" in result.stderr
     assert not out.exists()

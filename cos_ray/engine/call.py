@@ -31,7 +31,7 @@ def make_scheduler(model: LoadedModel, settings: SamplerSettings):
     """A fresh scheduler for one call, from the checkpoint's scheduler config with the settings' flow shift."""
     from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
-    config = model.pipe.scheduler.config
+    config = model.scheduler_config
     if settings.scheduler == "euler":
         return FlowMatchEulerDiscreteScheduler.from_config(config, shift=settings.shift)
     return UniPCMultistepScheduler.from_config(config, flow_shift=settings.shift)

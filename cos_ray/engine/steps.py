@@ -34,7 +34,7 @@ def parse_index_range(value, count: int, field: str, unit: str = "step") -> tupl
         raise UsageError(f"{field}: expected a {unit} range like '0-9' or '0-20%', got {value!r}")
     for index in indices:
         if not 0 <= index < count:
-            raise UsageError(f"{field}: {unit} {index} is out of range 0-{count - 1} (the run has {count} {unit}s)")
+            raise UsageError(f"{field}: {unit} {index} is out of range 0-{count - 1}")
     return indices
 
 
@@ -58,5 +58,5 @@ def _parse_text(text: str, count: int, field: str, unit: str) -> tuple[int, ...]
     if low > high:
         raise UsageError(f"{field}: range start {low} is after its end {high}")
     if high >= count:
-        raise UsageError(f"{field}: {text!r} reaches {unit} {high} but the run has {count} {unit}s (0-{count - 1})")
+        raise UsageError(f"{field}: {text!r} reaches {unit} {high}, out of range 0-{count - 1}")
     return tuple(range(low, high + 1))

@@ -29,6 +29,7 @@ class LoadedModel:
     device: str
     dtype: Any  # torch.dtype of the transformers
     lora: dict[str, str] = field(default_factory=dict)
+    scheduler_config: Any = None  # the checkpoint's own scheduler config; each run derives its scheduler from it
 
     def experts(self) -> dict[str, Any]:
         """{'high': transformer, 'low': transformer_2} (only 'high' for one-transformer layouts)."""
@@ -138,4 +139,5 @@ def load_pipeline(
         device=device,
         dtype=dtype,
         lora={expert: str(file) for expert, file in lora_files.items()},
+        scheduler_config=scheduler.config,
     )
