@@ -22,16 +22,17 @@ class HookSet:
         name = f"{PREFIX}{label}.{next(_names)}"
         HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, name)
         self._registered.append((module, name))
-        self._invalidate()
+        if hook._is_stateful:
+            # diffusers caches each registry's child registries to pass cache_context to stateful hooks; a new
+            # stateful hook must be seen. Stale entries for stateless hooks are harmless (and skipped for speed).
+            self._invalidate()
 
     def remove_all(self) -> None:
         while self._registered:
             module, name = self._registered.pop()
             HookRegistry.check_if_exists_or_initialize(module).remove_hook(name, recurse=False)
-        self._invalidate()
 
     def _invalidate(self) -> None:
-        # diffusers caches each registry's child registries (for cache_context); adding hooks below stales it.
         for root in self._roots:
             registry = getattr(root, "_diffusers_hook", None)
             if registry is not None:
