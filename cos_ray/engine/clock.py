@@ -22,6 +22,7 @@ class StepClock:
     expert: str = ""
     branch: str = ""
     first_frame_latent: object = None  # `# (batch, channels, h, w)`, only for expand_timesteps (TI2V) models
+    grid: tuple = ()  # (frames, h, w) of the token grid after patching: seq = frames * h * w
 
 
 class _NoState(BaseState):
@@ -34,8 +35,9 @@ class ClockHook(ModelHook):
 
     _is_stateful = True  # so that the pipeline's cache_context reaches this hook
 
-    def __init__(self, clock: StepClock, expert: str, latent_channels: int, expand_timesteps: bool):
+    def __init__(self, clock: StepClock, expert: str, latent_channels: int, expand_timesteps: bool, patch_size):
         super().__init__()
+        self.patch_size = tuple(patch_size)
         self.clock = clock
         self.expert = expert
         self.latent_channels = latent_channels
@@ -50,8 +52,9 @@ class ClockHook(ModelHook):
             timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
             clock.timestep = float(timestep.max())
             clock.sigma = float(clock.sigmas[clock.step]) if clock.sigmas is not None else float("nan")
+            hidden = kwargs.get("hidden_states", args[0] if args else None)  # (batch, channels, frames, h, w)
+            clock.grid = tuple(size // patch for size, patch in zip(hidden.shape[2:], self.patch_size))
             if self.expand_timesteps:
-                hidden = kwargs.get("hidden_states", args[0] if args else None)  # (batch, channels, frames, h, w)
                 clock.first_frame_latent = hidden[:, : self.latent_channels, 0]
         clock.expert = self.expert
         clock.branch = branch

@@ -14,6 +14,7 @@ from cos_ray.engine.call import configure_pipeline, pipeline_arguments
 from cos_ray.engine.clock import ClockHook, StepClock
 from cos_ray.engine.hook_points import experts_of
 from cos_ray.engine.hooks import HookSet, installed_hooks
+from cos_ray.engine.latent_edits import LatentEdits
 from cos_ray.engine.records import StepRecorder, X0Config
 from cos_ray.engine.seeds import LocalSeeds, SeedGroup
 from cos_ray.model.loader import LoadedModel
@@ -31,6 +32,7 @@ class RunContext:
     seed_group: SeedGroup
     hooks: HookSet
     seeds: list[int]
+    latent_edits: LatentEdits  # edits of x_s before the model sees step s
 
 
 @dataclass
@@ -79,12 +81,15 @@ def run_trajectory(
     with ExitStack() as stack, torch.inference_mode():
         hooks = stack.enter_context(installed_hooks(experts.values()))
         for expert, module in experts.items():
-            hooks.add(module, ClockHook(clock, expert, latent_channels, pipe.config.expand_timesteps), f"clock.{expert}")
-        run = RunContext(pipe=pipe, experts=experts, clock=clock, seed_group=group, hooks=hooks, seeds=list(seeds))
+            clock_hook = ClockHook(clock, expert, latent_channels, pipe.config.expand_timesteps, module.config.patch_size)
+            hooks.add(module, clock_hook, f"clock.{expert}")
+        run = RunContext(pipe=pipe, experts=experts, clock=clock, seed_group=group, hooks=hooks, seeds=list(seeds),
+                         latent_edits=LatentEdits(settings.steps))
         if ensemble is not None:
             apply_ensemble(run, ensemble)
         for apply in interventions:
             apply(run)
+        run.latent_edits.install(pipe, arguments)
         recorder = stack.enter_context(StepRecorder(pipe, clock, x0, members=len(seeds)))
         videos = pipe(**arguments).frames  # (seeds, frames, height, width, 3)
     return [

@@ -1,0 +1,101 @@
+"""The paper's noise probes (Fig. 3b): noise at a step vs noise at a frame.
+
+- Noise at step s: at denoising step s every frame's latent is replaced by N(0, I).
+- Noise at frame f: latent frame f (an index on the latent's frame axis) is replaced by fresh N(0, I) at every step.
+`strength` blends instead of replacing: x ← (1 − strength)·x + strength·ε. The noise is seeded per member from
+(config seed, member seed), so a probe is reproducible and independent of the batch it runs in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cos_ray.errors import UsageError
+
+
+def _check_common(config, field: str) -> None:
+    if not isinstance(config.strength, (int, float)) or not 0.0 <= config.strength <= 1.0:
+        raise UsageError(f"{field}.strength: expected a number in [0, 1], got {config.strength!r}")
+    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
+        raise UsageError(f"{field}.seed: expected an integer, got {config.seed!r}")
+
+
+@dataclass(frozen=True)
+class NoiseAtStepConfig:
+    step: int
+    strength: float = 1.0
+    seed: int = 0
+    field: str = "noise_at_step"
+
+    def __post_init__(self):
+        if not isinstance(self.step, int) or isinstance(self.step, bool) or self.step < 0:
+            raise UsageError(f"{self.field}.step: expected an integer >= 0, got {self.step!r}")
+        _check_common(self, self.field)
+
+
+@dataclass(frozen=True)
+class NoiseAtFrameConfig:
+    frame: int
+    strength: float = 1.0
+    seed: int = 0
+    field: str = "noise_at_frame"
+
+    def __post_init__(self):
+        if not isinstance(self.frame, int) or isinstance(self.frame, bool) or self.frame < 0:
+            raise UsageError(f"{self.field}.frame: expected a latent frame index >= 0, got {self.frame!r}")
+        _check_common(self, self.field)
+
+
+class MemberNoise:
+    """One CPU generator per member, seeded from (probe seed, member seed): fresh draws, same on any device."""
+
+    def __init__(self, probe_seed: int, member_seeds: list[int]):
+        import torch
+
+        self.generators = [torch.Generator("cpu").manual_seed(probe_seed * 1_000_003 + seed) for seed in member_seeds]
+
+    def draw(self, like):
+        """`# like (batch, ...)`: one standard normal draw per member."""
+        import torch
+
+        noise = [torch.randn(like.shape[1:], generator=g, dtype=torch.float32) for g in self.generators]
+        return torch.stack(noise).to(like.device, like.dtype)
+
+
+def blend(latents, noise, strength: float):
+    return noise if strength == 1.0 else (1.0 - strength) * latents + strength * noise
+
+
+def noise_at_step_edit(config: NoiseAtStepConfig, member_seeds: list[int]):
+    noise = MemberNoise(config.seed, member_seeds)
+
+    def edit(step: int, latents):  # latents: (batch, channels, frames, h, w)
+        return blend(latents, noise.draw(latents), config.strength) if step == config.step else latents
+
+    return edit
+
+
+def noise_at_frame_edit(config: NoiseAtFrameConfig, member_seeds: list[int]):
+    noise = MemberNoise(config.seed, member_seeds)
+
+    def edit(step: int, latents):  # latents: (batch, channels, frames, h, w)
+        if config.frame >= latents.shape[2]:
+            raise UsageError(
+                f"{config.field}.frame: latent frame {config.frame} is out of range 0-{latents.shape[2] - 1}"
+            )
+        latents = latents.clone()
+        frame = latents[:, :, config.frame]  # (batch, channels, h, w)
+        latents[:, :, config.frame] = blend(frame, noise.draw(frame), config.strength)
+        return latents
+
+    return edit
+
+
+def apply_noise_at_step(run, config: NoiseAtStepConfig) -> None:
+    if config.step >= run.clock.total_steps:
+        raise UsageError(f"{config.field}.step: step {config.step} is out of range 0-{run.clock.total_steps - 1}")
+    run.latent_edits.add(noise_at_step_edit(config, run.seeds))
+
+
+def apply_noise_at_frame(run, config: NoiseAtFrameConfig) -> None:
+    run.latent_edits.add(noise_at_frame_edit(config, run.seeds))

@@ -1,0 +1,5 @@
+"""The paper's probes, read off the engine's hook points: captured states, CKA sensitivity, layer energy maps.
+
+Like the engine they know nothing of Ray and run in one process; interventions that change a run (noise, swaps)
+live in `cos_ray.interventions`.
+"""
