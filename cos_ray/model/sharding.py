@@ -1,0 +1,34 @@
+"""Device maps that shard each expert over a worker's GPUs (one A14B expert is 26.6 GiB in bf16).
+
+accelerate balances the expert's modules over the devices by size, never splitting a `WanTransformerBlock`, so each
+block's output - the hook point - lives whole on one device. The map is computed on a meta-device copy built from
+the expert's config (no weights read) and handed to `WanTransformer3DModel.from_pretrained(device_map=...)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NO_SPLIT = ["WanTransformerBlock"]
+
+
+def balanced_device_map(directory: Path, expert: str, devices: list, dtype) -> dict[str, object]:
+    """{module name: device} for one expert (subfolder) over `devices` (e.g. [0, 1] or ['cuda:0', 'cuda:1'])."""
+    from accelerate import init_empty_weights, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+    from diffusers import WanTransformer3DModel
+
+    config = WanTransformer3DModel.load_config(directory, subfolder=expert, local_files_only=True)
+    with init_empty_weights():
+        model = WanTransformer3DModel.from_config(config)
+    # Balance over slot indices, then name the real devices: the plan depends on sizes only, so it can be
+    # computed (and tested) without the devices being present.
+    slots = {index: 1 << 50 for index in range(len(devices))}
+    budget = get_balanced_memory(model, max_memory=slots, no_split_module_classes=NO_SPLIT, dtype=dtype)
+    plan = infer_auto_device_map(model, max_memory=budget, no_split_module_classes=NO_SPLIT, dtype=dtype)
+    return {name: devices[slot] for name, slot in plan.items()}
+
+
+def sharded_device_maps(directory: Path, experts: tuple[str, ...], devices: list, dtype) -> dict[str, dict]:
+    """A balanced map per expert subfolder, for `load_pipeline(device_map=...)`."""
+    return {expert: balanced_device_map(directory, expert, devices, dtype) for expert in experts}

@@ -1,0 +1,36 @@
+"""The sharded-loading path on CPU: a balanced device map over two slots, both the CPU, keeps blocks whole."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from cos_ray.engine.trajectory import run_trajectory
+from cos_ray.model.loader import load_pipeline
+from cos_ray.model.sharding import balanced_device_map, sharded_device_maps
+from cos_ray.model.source import model_directory
+
+
+def test_balanced_map_keeps_blocks_whole_and_uses_every_device(preset_cache):
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    plan = balanced_device_map(model_directory("tiny"), "transformer", ["dev0", "dev1"], torch.float32)
+    block_keys = [key for key in plan if key.startswith("blocks.")]
+    assert all(key.count(".") == 1 for key in block_keys)  # whole blocks, never a block's submodule
+    assert len(block_keys) == 40
+    devices = [plan[f"blocks.{index}"] for index in range(40)]
+    assert set(devices) == {"dev0", "dev1"} and devices == sorted(devices)  # contiguous halves
+    assert 10 <= devices.count("dev0") <= 30
+
+
+def test_model_loaded_with_device_maps_runs_like_the_unsharded_one(preset_cache, task, tiny_settings):
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    directory = model_directory("tiny")
+    maps = sharded_device_maps(directory, ("transformer", "transformer_2"), ["cpu", "cpu"], torch.float32)
+    sharded = load_pipeline("tiny", device="cpu", device_map=maps)
+    plain = load_pipeline("tiny", device="cpu")
+    assert hasattr(sharded.pipe.transformer, "hf_device_map")
+    (a,) = run_trajectory(sharded, task, tiny_settings, [2])
+    (b,) = run_trajectory(plain, task, tiny_settings, [2])
+    assert np.abs(a.video - b.video).max() < 1e-6
