@@ -83,12 +83,15 @@ def cache_root() -> Path:
 
 
 def preset_key(name: str) -> str:
-    """A hash of everything that decides the preset's weights, so a changed config never reuses a stale directory."""
-    import diffusers
+    """A hash of everything that decides the preset's weights, so a changed config never reuses a stale directory.
+
+    Pure Python (the diffusers version is read from the package metadata, not imported): unit ids use it.
+    """
+    from importlib.metadata import version
 
     blob = json.dumps(
         {"preset": PRESETS[name], "text_encoder": _TEXT_ENCODER, "scheduler": _SCHEDULER, "words": _WORDS,
-         "seed": PRESET_SEED, "diffusers": diffusers.__version__},
+         "seed": PRESET_SEED, "diffusers": version("diffusers")},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
