@@ -90,3 +90,18 @@ def test_generate_rejects_out_of_range_ensemble_layers(task_dir, tmp_path):
     result = cos_ray("generate", task_dir, "--ensemble", "2", "--ensemble-layers", "30-45", "--out", out)
     assert result.returncode == 2 and "ensemble.layers: '30-45' reaches layer 45, out of range 0-39" in result.stderr
     assert not out.exists()
+
+
+def test_configs_import_without_torch_or_diffusers():
+    code = (
+        "import sys\n"
+        "from cos_ray.engine.records import X0Config\n"
+        "from cos_ray.interventions.ensemble import EnsembleConfig\n"
+        "from cos_ray.interventions.configs import NoiseAtStepConfig, NoiseAtFrameConfig, SwapConfig\n"
+        "from cos_ray.probes.configs import EnergyConfig\n"
+        "from cos_ray.sampler import default_settings\n"
+        "print(','.join(m for m in ('torch', 'diffusers', 'transformers', 'ray') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -18,7 +18,8 @@ from cos_ray.interventions.noise import (
 )
 from cos_ray.interventions.swap import CopyOperator, LatentSwap, SwapConfig
 from cos_ray.probes.cka import linear_cka, sensitivity
-from cos_ray.probes.energy import EnergyConfig, EnergyProbe
+from cos_ray.probes.configs import EnergyConfig
+from cos_ray.probes.energy import EnergyProbe
 from cos_ray.probes.states import StateCapture
 from cos_ray.tasks.folder import TaskInput
 

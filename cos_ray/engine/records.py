@@ -9,9 +9,12 @@ Decoded x̂0 are kept as filmstrips bounded in frames and resolution (50 steps x
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cos_ray.engine.clock import StepClock
 from cos_ray.errors import UsageError
+
+if TYPE_CHECKING:  # the clock imports diffusers; X0Config must stay importable without it (spec validation)
+    from cos_ray.engine.clock import StepClock
 
 
 @dataclass(frozen=True)

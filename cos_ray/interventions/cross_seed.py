@@ -10,7 +10,7 @@ operators that only need the group's sum) or all-gather (any other operator) - s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from diffusers.hooks.hooks import ModelHook
@@ -20,9 +20,7 @@ from cos_ray.engine.hook_points import block_module, resolve_hook_points
 from cos_ray.engine.seeds import SeedGroup
 from cos_ray.engine.steps import parse_index_range
 from cos_ray.errors import CosRayError, UsageError
-
-MODES = ("stream", "update")
-BRANCHES = ("both", "cond", "uncond")
+from cos_ray.interventions.configs import BRANCHES, MERGE_MODES
 
 
 class NonFiniteMergeError(CosRayError):
@@ -57,8 +55,8 @@ class CrossSeedConfig:
     def __post_init__(self):
         if not callable(self.operator):
             raise UsageError(f"{self.field}.operator: expected a callable f(stacked) -> stacked, got {self.operator!r}")
-        if self.mode not in MODES:
-            raise UsageError(f"{self.field}.merge: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode not in MERGE_MODES:
+            raise UsageError(f"{self.field}.merge: expected one of {', '.join(MERGE_MODES)}, got {self.mode!r}")
         if self.branch not in BRANCHES:
             raise UsageError(f"{self.field}.branch: expected one of {', '.join(BRANCHES)}, got {self.branch!r}")
         if not self.points:

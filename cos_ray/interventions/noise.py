@@ -8,42 +8,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cos_ray.errors import UsageError
-
-
-def _check_common(config, field: str) -> None:
-    if not isinstance(config.strength, (int, float)) or not 0.0 <= config.strength <= 1.0:
-        raise UsageError(f"{field}.strength: expected a number in [0, 1], got {config.strength!r}")
-    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
-        raise UsageError(f"{field}.seed: expected an integer, got {config.seed!r}")
-
-
-@dataclass(frozen=True)
-class NoiseAtStepConfig:
-    step: int
-    strength: float = 1.0
-    seed: int = 0
-    field: str = "noise_at_step"
-
-    def __post_init__(self):
-        if not isinstance(self.step, int) or isinstance(self.step, bool) or self.step < 0:
-            raise UsageError(f"{self.field}.step: expected an integer >= 0, got {self.step!r}")
-        _check_common(self, self.field)
-
-
-@dataclass(frozen=True)
-class NoiseAtFrameConfig:
-    frame: int
-    strength: float = 1.0
-    seed: int = 0
-    field: str = "noise_at_frame"
-
-    def __post_init__(self):
-        if not isinstance(self.frame, int) or isinstance(self.frame, bool) or self.frame < 0:
-            raise UsageError(f"{self.field}.frame: expected a latent frame index >= 0, got {self.frame!r}")
-        _check_common(self, self.field)
+from cos_ray.interventions.configs import NoiseAtFrameConfig, NoiseAtStepConfig
 
 
 class MemberNoise:

@@ -8,25 +8,11 @@ workers the same swap is `CopyOperator(source)`, a cross-seed operator over a gr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import block_module, resolve_hook_point
 from cos_ray.errors import UsageError
-
-
-@dataclass(frozen=True)
-class SwapConfig:
-    layer: int  # block index, in the expert that runs step `step`
-    step: int = 0
-    field: str = "swap"
-
-    def __post_init__(self):
-        for name in ("layer", "step"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UsageError(f"{self.field}.{name}: expected an integer >= 0, got {value!r}")
+from cos_ray.interventions.configs import SwapConfig
 
 
 class CopyOperator:

@@ -8,25 +8,11 @@ layout; from about layer 9 the foreground objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import block_module, resolve_hook_points
 from cos_ray.engine.steps import parse_index_range
-from cos_ray.errors import UsageError
-
-
-@dataclass(frozen=True)
-class EnergyConfig:
-    layers: object = "0-39"  # layer range, every expert
-    steps: object = "0-100%"
-    max_side: int = 16
-    field: str = "energy"
-
-    def __post_init__(self):
-        if not isinstance(self.max_side, int) or self.max_side < 1:
-            raise UsageError(f"{self.field}.max_side: expected an integer >= 1, got {self.max_side!r}")
+from cos_ray.probes.configs import EnergyConfig
 
 
 class _EnergyHook(ModelHook):
