@@ -1,7 +1,13 @@
-"""One task sample on disk: a folder holding `first_frame.png` and `prompt.txt` (the VBVR-Bench sample layout)."""
+"""One task sample on disk: a folder holding `first_frame.png` and `prompt.txt` (the VBVR-Bench sample layout).
+
+A VBVR-Bench sample (`{split}/{task}/{idx}/`) also holds `final_frame.png` and `ground_truth.mp4`; samples that
+cos-ray generates add `foreground_mask.png` (for the probes) and `task.json` (family, parameters, geometry for the
+family's scorer). Those files are optional here and recorded when present; `require` makes them mandatory.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,15 +15,27 @@ from cos_ray.errors import UsageError
 
 FIRST_FRAME = "first_frame.png"
 PROMPT = "prompt.txt"
+FINAL_FRAME = "final_frame.png"
+GROUND_TRUTH = "ground_truth.mp4"
+FOREGROUND_MASK = "foreground_mask.png"
+META = "task.json"
+SPLITS = ("In-Domain_50", "Out-of-Domain_50")  # VBVR-Bench's split folders, the only ones VBVR-EvalKit walks
 
 
 @dataclass(frozen=True)
 class TaskInput:
-    """What one trajectory is conditioned on."""
+    """What one trajectory is conditioned on, and where its ground truth lies (None: the sample has none)."""
 
     task_id: str
     image_path: Path
     prompt: str
+    split: str | None = None  # In-Domain_50 / Out-of-Domain_50 for a VBVR-layout sample
+    task: str | None = None  # the VBVR task folder name (e.g. "maze")
+    family: str | None = None  # the scorer family: task.json's "family", else the task folder name
+    final_frame_path: Path | None = None
+    ground_truth_path: Path | None = None
+    foreground_mask_path: Path | None = None
+    meta_path: Path | None = None
 
     def image(self):
         """The first frame as an RGB PIL image (read lazily: sweeps hold thousands of tasks)."""
@@ -26,19 +44,54 @@ class TaskInput:
         with Image.open(self.image_path) as image:
             return image.convert("RGB")
 
+    def meta(self) -> dict:
+        """task.json of a generated sample ({} when the sample has none)."""
+        if self.meta_path is None:
+            return {}
+        return _read_meta(self.meta_path, self.task_id)
 
-def read_task_folder(folder: str | Path, task_id: str | None = None) -> TaskInput:
+
+def _read_meta(path: Path, sample) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UsageError(f"task {sample}: {META} is not readable JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"task {sample}: {META} must hold a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def read_task_folder(folder: str | Path, task_id: str | None = None, require: tuple[str, ...] = ()) -> TaskInput:
     """Read a sample folder; a missing or unreadable file is an error naming the sample and the file."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UsageError(f"task {folder}: not a folder (expected one holding {FIRST_FRAME} and {PROMPT})")
-    for name in (FIRST_FRAME, PROMPT):
+    for name in (FIRST_FRAME, PROMPT, *require):
         if not (folder / name).is_file():
             raise UsageError(f"task {folder}: missing {name}")
     prompt = (folder / PROMPT).read_text(encoding="utf-8").strip()
     if not prompt:
         raise UsageError(f"task {folder}: {PROMPT} is empty")
-    return TaskInput(task_id=task_id or folder.name, image_path=folder / FIRST_FRAME, prompt=prompt)
+
+    def optional(name: str) -> Path | None:
+        return folder / name if (folder / name).is_file() else None
+
+    split = folder.parent.parent.name if folder.parent.parent.name in SPLITS else None
+    task = folder.parent.name if split is not None else None
+    meta_path = optional(META)
+    family = _read_meta(meta_path, folder).get("family") if meta_path is not None else None
+    return TaskInput(
+        task_id=task_id or (f"{split}/{task}/{folder.name}" if split else folder.name),
+        image_path=folder / FIRST_FRAME,
+        prompt=prompt,
+        split=split,
+        task=task,
+        family=family or task,
+        final_frame_path=optional(FINAL_FRAME),
+        ground_truth_path=optional(GROUND_TRUTH),
+        foreground_mask_path=optional(FOREGROUND_MASK),
+        meta_path=meta_path,
+    )
 
 
 def task_from_image(image: str | Path, prompt: str) -> TaskInput:

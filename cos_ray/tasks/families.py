@@ -1,0 +1,41 @@
+"""The task families cos-ray can generate and score: one entry ties a generator, its parameters and its scorer.
+
+Scoring a VBVR-Bench sample (no task.json) looks its task folder name up here: a folder named like a family is
+scored as that family; others need `family=` (or a scorer added here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from cos_ray.errors import UsageError
+from cos_ray.tasks.generators.grid_path import GridPathParams, generate_grid_path
+from cos_ray.tasks.generators.maze import MazeParams, generate_maze
+from cos_ray.tasks.generators.pattern import PatternParams, generate_pattern
+from cos_ray.tasks.scorers.grid_path import score_grid_path
+from cos_ray.tasks.scorers.maze import score_maze
+from cos_ray.tasks.scorers.pattern import score_pattern
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    params: type  # the generator's parameter dataclass (validates itself)
+    generate: Callable  # (numpy Generator, params) -> GeneratedSample
+    score: Callable  # (video, first, final, meta) -> (task-specific score, details)
+    threshold: float = 0.9  # a run is correct at a step when its task-specific score reaches this
+    needs_meta: bool = False  # the scorer reads task.json (generated samples only)
+
+
+FAMILIES = {
+    "maze": Family("maze", MazeParams, generate_maze, score_maze),
+    "grid_path": Family("grid_path", GridPathParams, generate_grid_path, score_grid_path, needs_meta=True),
+    "pattern": Family("pattern", PatternParams, generate_pattern, score_pattern, needs_meta=True),
+}
+
+
+def get_family(name: str | None) -> Family:
+    if name not in FAMILIES:
+        raise UsageError(f"task family {name!r}: expected one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
