@@ -87,5 +87,8 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
     click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
 
 
+from cos_ray.cli_tasks import tasks  # noqa: E402  (last: it imports reports_errors lazily)
+main.add_command(tasks)
+
 if __name__ == "__main__":
     main()

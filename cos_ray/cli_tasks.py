@@ -1,0 +1,72 @@
+"""`cos-ray tasks`: generate seeded reasoning tasks in the VBVR-Bench layout, and score a video against a sample.
+
+Imports nothing heavy at import time (numpy, OpenCV and the generators load inside the commands).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+
+def _reports_errors(command):
+    """cos_ray.cli's error reporting, imported when the command runs (cli.py imports this module at its end)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from cos_ray.cli import reports_errors
+
+        return reports_errors(command)(*args, **kwargs)
+
+    return wrapper
+
+
+@click.group()
+def tasks() -> None:
+    """Reasoning tasks: generate VBVR-layout samples with ground truth, score videos."""
+
+
+@tasks.command()
+@click.argument("family")
+@click.option("--n", "n", type=int, required=True, help="Samples to write (00000..).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sample i draws from the seed (SEED, i).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Root of the VBVR-layout tree.")
+@click.option("--split", type=click.Choice(["In-Domain_50", "Out-of-Domain_50"]), default="In-Domain_50", show_default=True)
+@click.option("--task", "task_name", help="Task folder name (default: the family).")
+@click.option("--size", type=int, help="Square image side in pixels, even (default 128).")
+@click.option("--frames", type=int, help="Ground-truth video frames (default 17).")
+@click.option("--cells", type=int, help="maze, grid_path: cells per side.")
+@click.option("--obstacles", type=float, help="grid_path: share of blocked cells.")
+@click.option("--length", type=int, help="pattern: slots, the empty one included.")
+@click.option("--period", type=int, help="pattern: motif length (default 2 or 3 at random).")
+@_reports_errors
+def generate(family, n, seed, out, split, task_name, **params):
+    """Write N samples of FAMILY (maze, grid_path, pattern) as OUT/SPLIT/TASK/{00000..}/."""
+    from cos_ray.tasks.generation import generate_tasks
+
+    given = {k: v for k, v in params.items() if v is not None}
+    folders = generate_tasks(family, n, seed, out, split=split, task=task_name, **given)
+    click.echo(f"wrote {len(folders)} sample(s) under {folders[0].parent}")
+
+
+@tasks.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("task_dir", type=click.Path(path_type=Path))
+@click.option("--family", help="Scorer family (default: the sample's task.json or task folder name).")
+@_reports_errors
+def score(video, task_dir, family):
+    """Score VIDEO against the sample in TASK_DIR; prints the scores as JSON."""
+    import dataclasses
+    import json
+
+    from cos_ray.errors import UsageError
+    from cos_ray.media import read_video
+    from cos_ray.tasks.folder import read_task_folder
+    from cos_ray.tasks.score import score_video
+
+    if not video.is_file():
+        raise UsageError(f"VIDEO: file {video} does not exist")
+    result = score_video(read_video(video), read_task_folder(task_dir), family=family)
+    click.echo(json.dumps(dataclasses.asdict(result), indent=2))
