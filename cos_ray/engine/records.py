@@ -101,8 +101,6 @@ class StepRecorder:
             self._decode(x0)
 
     def _decode(self, x0) -> None:
-        import torch
-
         strip = decode_filmstrip(self.pipe, x0, self.config.max_frames, self.config.max_side)
         for member in range(len(self.records)):
             self.filmstrips[member].append(strip[member])

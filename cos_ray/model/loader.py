@@ -80,13 +80,7 @@ def load_pipeline(
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from diffusers import (
-        AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,  # noqa: F401  (imported so a broken install fails here, not mid-sweep)
-        UniPCMultistepScheduler,
-        WanImageToVideoPipeline,
-        WanTransformer3DModel,
-    )
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
     from transformers import AutoTokenizer, UMT5EncoderModel
 
     device = device or default_device()
