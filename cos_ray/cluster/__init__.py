@@ -1,0 +1,10 @@
+"""Seed ensembles on Ray: model-holding workers, groups joined by their own process group, a driver-side coordinator.
+
+The only part of cos-ray that imports Ray. Layers, each in its own file:
+- `worker`: the actor that loads a model once and runs many trajectories (`run_trajectory`) on it;
+- `collective`: the distributed `SeedGroup` (all-reduce / all-gather over a torch.distributed group of workers);
+- `group`: N workers in one placement group, joined by one process group, called in lockstep; the unit of failure;
+- `coordinator`: the driver's API - groups built once, units of work fed to them, member results collected;
+- `unit`, `layout`, `waits`, `errors`: what a unit of work is, how its seeds are split, timeouts, failure kinds.
+Importing this package imports neither Ray nor torch; the modules import what they need.
+"""

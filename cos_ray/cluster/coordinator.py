@@ -1,0 +1,143 @@
+"""The driver's side: worker groups built once, units of work fed to them in lockstep, member results collected.
+
+What the sweep calls. Groups and their loaded models are reused across units: a unit with another layout re-forms
+the process group over the same workers (milliseconds), never reloads a model. Independent runs (no ensemble) go
+through the same workers, each worker sampling its seeds on its own, with no collective. A group that failed is torn
+down and rebuilt, lazily, for the next unit; retrying the failed unit is the caller's decision (see `errors.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from cos_ray.cluster.unit import Unit
+from cos_ray.cluster.waits import Timeouts
+from cos_ray.errors import UsageError
+
+
+@dataclass
+class UnitOutcome:
+    """One unit's members (in member order), or the error that failed it."""
+
+    unit: Unit  # with its layout resolved
+    members: list | None = None  # list[MemberResult]
+    error: BaseException | None = None
+
+
+class Coordinator:
+    """`groups` groups of `len(layout)` workers, each holding `model`; units run on whichever group is free.
+
+    `layout` is the default worker layout (seeds per worker) of a unit with `sum(layout)` seeds; other units spread
+    their seeds evenly unless they give their own layout.
+    """
+
+    def __init__(self, model: str, layout=(1,), *, groups: int = 1, device: str | None = None,
+                 lora: dict | None = None, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
+                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None):
+        import ray
+
+        if groups < 1:
+            raise UsageError(f"groups: expected >= 1, got {groups}")
+        self.layout = tuple(int(count) for count in layout)
+        if not self.layout or min(self.layout) < 1:
+            raise UsageError(f"layout: expected seeds per worker like [1, 1, 1] or [2, 1], got {list(layout)}")
+        self.workers = len(self.layout)
+        self.model, self.device, self.lora, self.timeouts = model, device, lora, timeouts
+        self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+        if not ray.is_initialized():
+            ray.init(address=ray_address or os.environ.get("RAY_ADDRESS"))  # no address: a local cluster
+        self._groups = [None] * groups
+        self._free = list(range(groups))
+        self._lock = threading.Condition()
+        self._built = 0
+        self._closed = False
+        with ThreadPoolExecutor(groups) as pool:  # groups load their models in parallel
+            futures = [pool.submit(self._build, index) for index in range(groups)]
+        for index, future in enumerate(futures):
+            if future.exception() is None:
+                self._groups[index] = future.result()
+        failed = [future.exception() for future in futures if future.exception() is not None]
+        if failed:
+            self.shutdown()
+            raise failed[0]
+
+    def _build(self, index: int):
+        from cos_ray.cluster.group import WorkerGroup
+
+        if self._closed:
+            raise UsageError("this coordinator was shut down; create a new one")
+        self._built += 1
+        return WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, timeouts=self.timeouts,
+                           name=f"group-{index}.{self._built}", **self.resources)
+
+    # -- units ---------------------------------------------------------------------------------------------------
+    def resolve(self, unit: Unit) -> Unit:
+        """The unit with its layout made explicit: its own, else the default layout if it fits, else an even split."""
+        if unit.layout is None and sum(self.layout) == len(unit.seeds):
+            unit = Unit(unit.task, unit.settings, unit.seeds, unit.ensemble, unit.x0, self.layout)
+        return unit.resolved(self.workers)
+
+    def run_unit(self, task, settings, seeds, *, ensemble=None, x0=None, layout=None) -> list:
+        """Run one unit and return its `MemberResult`s in member order (seed order). Raises what failed it."""
+        return self.run(Unit(task, settings, tuple(seeds), ensemble, x0, layout))
+
+    def run(self, unit: Unit) -> list:
+        unit = self.resolve(unit)
+        index = self._acquire()
+        try:
+            group = self._groups[index]
+            if group is None or not group.alive:  # torn down by an earlier failure: a fresh group, fresh workers
+                group = self._groups[index] = self._build(index)
+            return group.run(unit)
+        finally:
+            self._release(index)
+
+    def run_units(self, units) -> list[UnitOutcome]:
+        """Run many units, as many at once as there are groups; outcomes in the order of `units`, never raising."""
+        units = [self.resolve(unit) for unit in units]
+        outcomes = [UnitOutcome(unit) for unit in units]
+
+        def one(outcome: UnitOutcome) -> None:
+            try:
+                outcome.members = self.run(outcome.unit)
+            except Exception as err:  # noqa: BLE001 - reported per unit; the caller decides on retries
+                outcome.error = err
+
+        with ThreadPoolExecutor(len(self._groups)) as pool:
+            list(pool.map(one, outcomes))
+        return outcomes
+
+    def _acquire(self) -> int:
+        with self._lock:
+            while not self._free:
+                self._lock.wait()
+            return self._free.pop(0)
+
+    def _release(self, index: int) -> None:
+        with self._lock:
+            self._free.append(index)
+            self._lock.notify()
+
+    # -- groups --------------------------------------------------------------------------------------------------
+    @property
+    def groups(self) -> list:
+        """The worker groups (tests, benchmarks: `group.execute(fn)` runs code on its workers)."""
+        return list(self._groups)
+
+    def shutdown(self) -> None:
+        """Kill every worker and free the placements (idempotent). Ray itself is left running."""
+        self._closed = True
+        for group in self._groups:
+            if group is not None:
+                group.shutdown()
+        self._groups = [None] * len(self._groups)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        return False

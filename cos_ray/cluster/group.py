@@ -1,0 +1,192 @@
+"""A worker group: N model-holding workers placed together, joined by one process group, called in lockstep.
+
+The group is the unit of failure (Ray Train, vLLM's Ray executor): members of a collective cannot be restarted one by
+one - a restarted member would have lost its place in the group and in the trajectory - so the actors are created with
+`max_restarts=0, max_task_retries=0` (Ray never re-runs a collective method by itself), and when a member dies or
+stalls the whole group is torn down (`shutdown`); whoever owns it builds a fresh one.
+
+Placement: one bundle per worker, holding that worker's CPUs and GPUs. A bundle always lies on one node, so a
+worker's GPUs are strictly packed by construction (STRICT_PACK within a worker); the group's bundles are PACKed, on
+as few nodes as fit, to keep the all-reduce on NVLink/loopback where possible.
+"""
+
+from __future__ import annotations
+
+from cos_ray.cluster import waits
+from cos_ray.cluster.errors import ClusterError, GroupFailed
+from cos_ray.cluster.layout import split_seeds
+from cos_ray.cluster.waits import CHECK, Timeouts
+from cos_ray.errors import CosRayError
+
+_ACTOR_OPTIONS = dict(max_restarts=0, max_task_retries=0)  # the group, not Ray, handles failures
+
+
+class WorkerGroup:
+    """`size` workers, each loading `model`; `run(unit)` runs a resolved unit on the first `len(unit.layout)`."""
+
+    def __init__(self, size: int, model: str | None, *, device: str | None = None, lora: dict | None = None,
+                 cpus_per_worker: float = 0.5, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
+                 name: str = "group"):
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        from cos_ray.cluster.worker import SeedWorker
+
+        self.size, self.name, self.timeouts = size, name, timeouts
+        self.layout = None  # seeds per worker of the process group the workers are in now
+        self.workers = []
+        bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
+        self.placement = placement_group([dict(bundle) for _ in range(size)], strategy="PACK", name=name)
+        try:
+            waits.get(self.placement.ready(), timeouts.start,
+                      f"{name}: placing {size} worker(s) of {bundle} (not enough free resources?)")
+            actor = ray.remote(SeedWorker)
+            self.workers = [
+                actor.options(
+                    num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, **_ACTOR_OPTIONS,
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i),
+                ).remote()
+                for i in range(size)
+            ]
+            if model is not None:
+                self.info = self._call([w.load.remote(model, device, lora) for w in self.workers], timeouts.load,
+                                       f"loading {model} on {size} worker(s)")
+            else:
+                self.info = self._call([w.describe.remote() for w in self.workers], timeouts.start, "starting workers")
+        except BaseException:
+            self.shutdown()
+            raise
+
+    # -- process group -------------------------------------------------------------------------------------------
+    def form(self, layout: tuple[int, ...]) -> None:
+        """Join the first `len(layout)` workers into one process group (kept while the layout stays the same)."""
+        if self.layout == tuple(layout):
+            return
+        self._call([w.leave.remote() for w in self.workers], self.timeouts.control, "leaving the previous group")
+        self.layout = None
+        members = self.workers[: len(layout)]
+        address = None
+        if len(layout) > 1:
+            address = self._call(members[0].open_store.remote(len(layout), self.timeouts.join), self.timeouts.join,
+                                 "opening the group's store on rank 0")
+        self._call(
+            [w.join.remote(list(layout), rank, address, self.timeouts.join, self.timeouts.collective)
+             for rank, w in enumerate(members)],
+            self.timeouts.join + 30, f"rendezvous of {len(layout)} worker(s) at {address}",
+        )
+        self.layout = tuple(layout)
+
+    # -- work ----------------------------------------------------------------------------------------------------
+    def run(self, unit) -> list:
+        """Run a resolved `Unit` (explicit layout) in lockstep; members in member order. Raises on any failure."""
+        self.form(unit.layout)
+        slices = split_seeds(list(unit.seeds), unit.layout)
+        refs = [w.run.remote(unit.task, unit.settings, seeds, unit.ensemble, unit.x0)
+                for w, seeds in zip(self.workers, slices)]
+        parts = self._collect(refs, self.timeouts.unit, f"unit {unit.task.task_id} seeds {list(unit.seeds)}")
+        return [member for part in parts for member in part]
+
+    def execute(self, fn, *args, members: int | None = None, timeout: float | None = None, **kwargs) -> list:
+        """`fn(worker, *args, **kwargs)` on the first `members` workers (all by default), in lockstep."""
+        workers = self.workers[: members or self.size]
+        refs = [w.execute.remote(fn, *args, **kwargs) for w in workers]
+        return self._collect(refs, timeout or self.timeouts.unit, getattr(fn, "__name__", "execute"))
+
+    def _collect(self, refs, timeout: float, what: str) -> list:
+        """Wait for every member; a deterministic error on every member is re-raised, anything else breaks the group.
+
+        A deterministic failure (a `CosRayError` that is not a `ClusterError`, e.g. a bad layer range or NaN in a
+        merged state) reaches every member together, so the group is still in step and is kept. A member that died,
+        stalled or failed alone leaves the others blocked in a collective: the group is torn down.
+        """
+        try:
+            outcomes = self._outcomes(refs, timeout, what)
+        except BaseException:
+            self.shutdown()
+            raise
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if not errors:
+            return outcomes
+        deterministic = [err for err in errors if _deterministic(err)]
+        if len(deterministic) == len(outcomes) and len({type(err) for err in deterministic}) == 1:
+            raise deterministic[0]
+        self.shutdown()
+        reasons = "; ".join(f"worker {i}: {_short(outcome)}" for i, outcome in enumerate(outcomes)
+                            if isinstance(outcome, BaseException))
+        raise GroupFailed(f"{self.name}: {what} failed ({reasons}); the group was torn down; {CHECK}") from errors[0]
+
+    def _outcomes(self, refs, timeout: float, what: str) -> list:
+        """Each ref's value or exception, waiting at most `timeout` in all; stops early when a member fails alone.
+
+        A member that fails with anything but a deterministic error would leave the others blocked in a collective
+        until its timeout: they are not waited for (their outcome is a `GroupFailed` saying so).
+        """
+        import time
+
+        import ray
+
+        deadline = time.monotonic() + timeout
+        outcomes = {}
+        pending = list(refs)
+        while pending:
+            remaining = deadline - time.monotonic()
+            ready, pending = ray.wait(pending, num_returns=1, timeout=max(remaining, 0))
+            if not ready:
+                raise waits.WaitTimeout(
+                    f"{self.name}: {what}: {len(pending)} of {len(refs)} worker(s) did not answer within {timeout:g} s "
+                    f"(stalled or dead); the group was torn down; {CHECK}"
+                )
+            for ref in ready:
+                try:
+                    outcomes[ref] = ray.get(ref, timeout=0)
+                except BaseException as err:  # noqa: BLE001 - RayTaskError, ActorDiedError, ...
+                    outcomes[ref] = _cause(err)
+                    if not _deterministic(outcomes[ref]):
+                        for other in pending:
+                            outcomes[other] = GroupFailed("not waited for: another member failed first")
+                        pending = []
+        return [outcomes[ref] for ref in refs]
+
+    def _call(self, refs, timeout: float, what: str):
+        return waits.get(refs, timeout, f"{self.name}: {what}")
+
+    # -- teardown ------------------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Kill the workers and free their placement (idempotent). Their models and process group go with them."""
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        for worker in self.workers:
+            try:
+                ray.kill(worker, no_restart=True)
+            except Exception:  # noqa: BLE001 - already dead
+                pass
+        self.workers = []
+        self.layout = None
+        if getattr(self, "placement", None) is not None:
+            try:
+                remove_placement_group(self.placement)
+            except Exception:  # noqa: BLE001 - already removed
+                pass
+            self.placement = None
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.workers)
+
+
+def _deterministic(err: BaseException) -> bool:
+    """A failure that the same unit would meet again on any group: the user's input or the model, not the cluster."""
+    return isinstance(err, CosRayError) and not isinstance(err, ClusterError)
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The exception raised inside the worker (Ray wraps it in a RayTaskError), else `err` itself."""
+    cause = getattr(err, "cause", None)
+    return cause if isinstance(cause, BaseException) else err
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[-1] if text else ''}"[:300]

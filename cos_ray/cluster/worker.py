@@ -1,0 +1,133 @@
+"""The model-holding worker: a Ray actor that loads a model once and runs many seed trajectories on it.
+
+Loading a Wan2.2 expert takes minutes and 26.6 GiB, so a worker keeps its model for its whole life and serves every
+unit the coordinator sends it. It is a plain class here; `group.py` turns it into an actor with the resources and the
+no-retry options a member of a collective needs. torch and diffusers are imported inside the actor's methods, never by
+the driver. Results leave the worker as numpy (`MemberResult` with numpy latents) so the driver needs no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+
+class SeedWorker:
+    """One member of a worker group: its model, its place in the group's process group, and its seeds' runs."""
+
+    def __init__(self, cpu_threads: int = 1):
+        import torch
+
+        if not torch.cuda.is_available():
+            # On shared CPUs more than one thread per worker swings wildly (several workers share few cores).
+            torch.set_num_threads(cpu_threads)
+            os.environ["COS_RAY_CPU_THREADS"] = str(cpu_threads)  # the loader sets the thread count from it
+        self.model = None  # cos_ray.model.loader.LoadedModel
+        self.device = "cpu"
+        self.rendezvous = None  # rank 0 only: the store the group's ranks meet at
+        self.seeds = None  # DistributedSeeds while in a group of several workers
+        self.counts = None  # seeds per worker of the current layout
+        self.rank = 0
+        self.state = {}  # free room for code sent with `execute` (benchmarks, probes)
+
+    # -- model ---------------------------------------------------------------------------------------------------
+    def load(self, model: str, device: str | None = None, lora: dict | None = None) -> dict:
+        """Load `model` through the loader (once); returns `describe()`."""
+        from cos_ray.model.loader import default_device, load_pipeline
+
+        self.device = device or default_device()
+        self.model = load_pipeline(model, device=self.device, lora=lora)
+        return self.describe()
+
+    def describe(self) -> dict:
+        """Where this worker runs and what it holds (for logs, errors and run records)."""
+        import ray
+        import torch
+
+        model = self.model
+        return {
+            "node": ray.util.get_node_ip_address(),
+            "pid": os.getpid(),
+            "device": self.device,
+            "gpus": [str(gpu) for gpu in ray.get_gpu_ids()],
+            "threads": torch.get_num_threads(),
+            "model": None if model is None else {
+                "name": model.name, "family": model.family, "lora": model.lora, "device": model.device,
+                "dtype": str(model.dtype).removeprefix("torch."),
+            },
+        }
+
+    # -- process group -------------------------------------------------------------------------------------------
+    def open_store(self, world_size: int, timeout_s: float) -> str:
+        """Rank 0: open the group's store on a free port; returns its "host:port" for the other ranks."""
+        import ray
+
+        from cos_ray.cluster.collective import Rendezvous
+
+        self.rendezvous = Rendezvous(ray.util.get_node_ip_address(), world_size, timeout_s)
+        return self.rendezvous.address
+
+    def join(self, counts: list[int], rank: int, address: str | None, timeout_s: float, collective_s: float) -> int:
+        """Become rank `rank` of a group whose ranks hold `counts` seeds; a one-worker group needs no process group."""
+        from cos_ray.cluster.collective import DistributedSeeds, backend_for, join_process_group, leave_process_group
+
+        leave_process_group()  # a worker is in one group at a time (the store of the new one is kept)
+        self.seeds = None
+        self.counts, self.rank = list(counts), rank
+        if len(counts) > 1:
+            store = self.rendezvous.store if rank == 0 else None
+            join_process_group(address, rank, len(counts), backend_for(self.device), timeout_s, store=store,
+                               device=self.device)
+            self.seeds = DistributedSeeds(counts, rank, collective_s, device=self.collective_device())
+        return rank
+
+    def leave(self) -> None:
+        """Leave the current group (idempotent)."""
+        from cos_ray.cluster.collective import leave_process_group
+
+        leave_process_group()
+        self.seeds = self.counts = self.rendezvous = None
+        self.rank = 0
+
+    def collective_device(self) -> str:
+        return "cuda:0" if self.device.startswith("cuda") else "cpu"  # each actor sees only its own GPUs
+
+    # -- work ----------------------------------------------------------------------------------------------------
+    def run(self, task, settings, seeds: list[int], ensemble=None, x0=None) -> list:
+        """This worker's slice of a unit: `run_trajectory` with the group's SeedGroup; members as numpy."""
+        from cos_ray.engine.trajectory import run_trajectory
+        from cos_ray.errors import UsageError
+
+        if self.model is None:
+            raise UsageError("this worker holds no model: call load() first")
+        if self.counts is None or len(seeds) != self.counts[self.rank]:
+            raise UsageError(f"worker rank {self.rank} got {len(seeds)} seeds; its group's layout is {self.counts}")
+        members = run_trajectory(self.model, task, settings, list(seeds), ensemble=ensemble, x0=x0,
+                                 seed_group=self.seeds)
+        return [_to_numpy(member) for member in members]
+
+    def run_record(self, task, settings, seeds: list[int], ensemble=None) -> dict:
+        """The JSON written beside generated videos (versions are the worker's: it ran the model)."""
+        from cos_ray.generate import run_record
+
+        return run_record(self.model, task, settings, list(seeds), ensemble)
+
+    def exchange(self, op: str, local):
+        """The group's `sum` or `gather` on a plain tensor `# (local_seeds, ...)` (tests, bandwidth probes)."""
+        return getattr(self.seeds, op)(local)
+
+    def execute(self, fn, *args, **kwargs):
+        """Run `fn(worker, *args, **kwargs)` here: one generic path for code that needs the worker's model or group."""
+        return fn(self, *args, **kwargs)
+
+
+def _to_numpy(member):
+    """A MemberResult whose tensors are numpy arrays `# float32` (bf16 has no numpy type)."""
+    def convert(tensor):
+        return tensor.detach().float().cpu().numpy() if hasattr(tensor, "detach") else tensor
+
+    return dataclasses.replace(
+        member,
+        final_latent=convert(member.final_latent),
+        x0_latents={step: convert(latent) for step, latent in member.x0_latents.items()},
+    )
