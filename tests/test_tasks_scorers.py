@@ -140,3 +140,15 @@ def test_bad_video_and_unknown_family_are_clear_errors(tasks):
         score_video(np.zeros((4, 32, 32)), tasks["maze"])
     with pytest.raises(UsageError, match="task family 'chess'"):
         score_video(frames_of("maze"), tasks["maze"], family="chess")
+
+
+@pytest.mark.parametrize("family", ["maze", "grid_path", "pattern"])
+def test_any_frames_score_within_0_1(tasks, family):
+    rng = np.random.default_rng(1)
+    for video in (rng.integers(0, 256, (5, 48, 80, 3), dtype=np.uint8),  # noise, another aspect ratio
+                  rng.random((1, 128, 128, 3)),  # a single float frame
+                  np.zeros((3, 128, 128, 3), np.uint8)):
+        result = score_video(video, tasks[family])
+        values = [result.overall, result.task_specific, *result.dimensions.values()]
+        assert all(0.0 <= v <= 1.0 for v in values), result
+        assert not result.correct()
