@@ -22,7 +22,7 @@ from cos_ray.errors import UsageError
 class UnitOutcome:
     """One unit's members (in member order), or the error that failed it."""
 
-    unit: Unit  # with its layout resolved
+    unit: Unit  # with its layout resolved (unless resolving it failed)
     members: list | None = None  # list[MemberResult]
     error: BaseException | None = None
 
@@ -97,11 +97,11 @@ class Coordinator:
 
     def run_units(self, units) -> list[UnitOutcome]:
         """Run many units, as many at once as there are groups; outcomes in the order of `units`, never raising."""
-        units = [self.resolve(unit) for unit in units]
         outcomes = [UnitOutcome(unit) for unit in units]
 
         def one(outcome: UnitOutcome) -> None:
             try:
+                outcome.unit = self.resolve(outcome.unit)
                 outcome.members = self.run(outcome.unit)
             except Exception as err:  # noqa: BLE001 - reported per unit; the caller decides on retries
                 outcome.error = err
