@@ -55,10 +55,12 @@ def main() -> None:
 @click.option("--merge", type=click.Choice(["stream", "update"]), default="stream", show_default=True,
               help="stream: replace block outputs by the mean; update: average each block's update.")
 @click.option("--x0-every", type=int, help="Record x̂0 every K steps and decode it into a filmstrip.")
+@click.option("--workers", type=int,
+              help="Spread the seeds over N Ray workers, merged across them ($RAY_ADDRESS, else a local cluster).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/generate"), show_default=True)
 @reports_errors
 def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler,
-             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, out):
+             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, out):
     """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
     from cos_ray.engine.records import X0Config
     from cos_ray.errors import UsageError
@@ -80,10 +82,15 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
         ensemble = EnsembleConfig(size=ensemble_size, layers=ensemble_layers, steps=ensemble_steps, merge=merge)
     x0 = X0Config(every=x0_every, decode_every=x0_every) if x0_every is not None else None
 
-    from cos_ray.generate import generate as run
-    from cos_ray.model.loader import load_pipeline
+    if workers is not None:
+        from cos_ray.cluster.generate import generate_on_ray
 
-    videos = run(load_pipeline(model_name), task, settings, seed, out, ensemble=ensemble, x0=x0)
+        videos = generate_on_ray(model_name, task, settings, seed, out, workers=workers, ensemble=ensemble, x0=x0)
+    else:
+        from cos_ray.generate import generate as run
+        from cos_ray.model.loader import load_pipeline
+
+        videos = run(load_pipeline(model_name), task, settings, seed, out, ensemble=ensemble, x0=x0)
     click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
 
 
