@@ -47,6 +47,7 @@ class MemberResult:
     x0_latents: dict = field(default_factory=dict)  # step -> `# (channels, frames, h, w)` when keep_latents
     filmstrip: object = None  # `# (decoded_steps, shown_frames, h, w, 3)` uint8, or None
     filmstrip_steps: list[int] = field(default_factory=list)
+    probes: dict = field(default_factory=dict)  # probe name -> rows (see cos_ray.engine.program)
 
 
 def run_trajectory(
