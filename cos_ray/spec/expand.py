@@ -1,0 +1,49 @@
+"""`expand(spec) -> [Unit]`: every grid point x task x method x start seed, deduplicated by unit id, in order.
+
+Units are deterministic: the same spec always gives the same ids, and a spec extended with more seeds, tasks or grid
+values gives the old units plus only the new ones - so a resubmission skips what the store already holds.
+"""
+
+from __future__ import annotations
+
+from cos_ray.cluster.layout import even_layout
+from cos_ray.engine.steps import parse_index_range
+from cos_ray.spec.load import Spec
+from cos_ray.spec.methods import EnsembleSpec
+from cos_ray.spec.unit import Unit, identity_of, unit_id
+
+
+def resolved_params(method, num_layers: int, steps: int) -> dict:
+    """A method's parameters with ranges resolved to indices, so `0-20%` and `0-9` of 50 steps are the same unit."""
+    params = method.params()
+    if isinstance(method, EnsembleSpec):
+        params["layers"] = list(parse_index_range(method.layers, num_layers, "layers", unit="layer"))
+        params["steps"] = list(parse_index_range(method.steps, steps, "steps"))
+    return params
+
+
+def model_identity_of(spec: Spec) -> dict:
+    from cos_ray.model.identity import model_identity
+
+    return model_identity(spec.model.name, spec.model.lora)
+
+
+def expand(spec: Spec, model_identity: dict | None = None) -> list[Unit]:
+    """The units of a validated spec (model identity: preset key or a cheap checkpoint hash, computed once)."""
+    identity = model_identity if model_identity is not None else model_identity_of(spec)
+    workers = spec.model.workers
+    units: dict[str, Unit] = {}
+    for point in spec.points:
+        x0 = point.spec.probes.x0 if point.spec.probes is not None else None
+        for task in point.tasks:
+            for method in point.spec.methods:
+                params = resolved_params(method, point.num_layers, point.settings.steps)
+                for seed in point.spec.seed_list:
+                    seeds = tuple(method.member_seeds(seed))
+                    layout = even_layout(len(seeds), workers)
+                    ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout, x0)
+                    uid = unit_id(ident)
+                    if uid not in units:
+                        units[uid] = Unit(uid, spec.model.name, task, method.name, method.params(), seeds,
+                                          point.settings, layout, x0, method, ident)
+    return list(units.values())

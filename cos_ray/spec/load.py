@@ -1,0 +1,151 @@
+"""Read and validate a spec: YAML -> grid points -> sections -> cross-checks against the model and the tasks.
+
+Everything is checked before anything starts, and every problem is reported at once (`SpecError`, a UsageError:
+exit code 2). Nothing is written. Relative paths (model directory, LoRA files, task folder) are relative to the
+spec file's folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cos_ray.errors import UsageError
+from cos_ray.sampler import SamplerSettings
+from cos_ray.spec.fields import FAILED, parse
+from cos_ray.spec.grid import Variant, expand_grids
+from cos_ray.spec.model import ModelSpec, num_layers
+from cos_ray.spec.problems import Problems
+from cos_ray.spec.sampler import sampler_settings
+from cos_ray.spec.sweep import SweepSpec
+from cos_ray.spec.tasks import TaskRef, resolve_tasks
+
+
+@dataclass
+class Point:
+    """One validated grid point, with what the model and task folder resolved it to."""
+
+    spec: SweepSpec
+    choices: dict[str, int]
+    settings: SamplerSettings
+    tasks: list[TaskRef]
+    num_layers: int
+
+
+@dataclass
+class Spec:
+    """A validated spec: the shared model section and every grid point."""
+
+    source: str
+    name: str
+    data: dict  # the YAML as read (stored in the sweeps table)
+    model: ModelSpec  # with absolute paths
+    family: str
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def out(self) -> str | None:
+        return self.points[0].spec.out
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read a YAML spec file and validate it; SpecError lists every problem with its field path."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"spec {path}: cannot read it ({err.strerror or err})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UsageError(f"spec {path}: not valid YAML ({err})") from None
+    return validate(data, base=path.resolve().parent, source=str(path), name=path.stem)
+
+
+def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "sweep") -> Spec:
+    """Validate spec data (a dict as YAML gives it); `base` anchors relative paths."""
+    base = Path(base).resolve()
+    problems = Problems()
+    if not isinstance(data, dict):
+        problems.add("", f"expected a mapping with keys model, tasks, methods, seeds, ..., got {data!r}")
+        problems.raise_if_any(source)
+    variants = expand_grids(data, problems)
+    problems.raise_if_any(source)
+
+    parsed: list[tuple[Variant, SweepSpec]] = []
+    for variant in variants:
+        local = Problems()
+        sweep = parse(SweepSpec, variant.data, "", local)
+        for where, message in local.items:
+            problems.add(variant.locate(where), message)
+        if sweep is not FAILED:
+            parsed.append((variant, sweep))
+    problems.raise_if_any(source)
+
+    models = {repr(sweep.model) for _, sweep in parsed}
+    if len(models) > 1:
+        problems.add("model", "a sweep runs one model: grids inside model are not supported (write one spec per model)")
+        problems.raise_if_any(source)
+    model = parsed[0][1].model.resolved(base)
+    family = _check_model(model, problems)
+    problems.raise_if_any(source)
+
+    layers = num_layers(model.name)
+    spec = Spec(source=source, name=parsed[0][1].name or name, data=data, model=model, family=family)
+    tasks_cache: dict[str, list[TaskRef]] = {}
+    for variant, sweep in parsed:
+        point = _check_point(variant, sweep, family, layers, base, tasks_cache, problems)
+        if point is not None:
+            spec.points.append(point)
+    problems.raise_if_any(source)
+    return spec
+
+
+def _check_model(model: ModelSpec, problems: Problems) -> str | None:
+    from cos_ray.model.source import is_preset, model_family
+
+    try:
+        family = model_family(model.name)
+    except UsageError as err:
+        problems.add("model.name", str(err))
+        return None
+    if not is_preset(model.name):
+        try:
+            num_layers(model.name)
+        except UsageError as err:
+            problems.add("model.name", str(err))
+    for expert, file in (model.lora or {}).items():
+        if not Path(file).is_file():
+            problems.add(f"model.lora.{expert}", f"file {file} does not exist")
+    return family
+
+
+def _check_point(variant, sweep, family, layers, base, tasks_cache, problems) -> Point | None:
+    ok = True
+    try:
+        settings = sampler_settings(sweep.sampler, family)
+    except UsageError as err:
+        local = Problems()
+        local.absorb(err)
+        for where, message in local.items:
+            problems.add(variant.locate(where), message)
+        settings, ok = None, False
+    steps = settings.steps if settings is not None else None
+    for index, method in enumerate(sweep.methods):
+        for where, message in method.check_against(layers, steps, f"methods[{index}].{method.name}"):
+            problems.add(variant.locate(where), message)
+            ok = False
+    key = repr(sweep.tasks)
+    if key not in tasks_cache:
+        try:
+            tasks_cache[key] = resolve_tasks(sweep.tasks, base)
+        except UsageError as err:
+            where = "tasks.folder" if sweep.tasks.folder is not None else "tasks.generate"
+            problems.add(variant.locate(where), str(err))
+            tasks_cache[key] = None
+    tasks = tasks_cache[key]
+    if tasks is None or not ok:
+        return None
+    return Point(spec=sweep, choices=variant.choices, settings=settings, tasks=tasks, num_layers=layers)

@@ -1,0 +1,93 @@
+"""`model:` - which model every unit runs, and how a worker group holds it (workers, GPUs per worker).
+
+A preset name (`tiny`, `tiny-ti2v`) or a local diffusers-format directory (relative paths are relative to the spec
+file). The checkpoint is inspected (configs only, no weights) during validation, and its transformer's `num_layers`
+read from config.json, so that layer ranges are checked before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cos_ray.errors import UsageError
+from cos_ray.spec.fields import SpecNode
+
+EXPERTS = ("transformer", "transformer_2")
+
+
+@dataclass(frozen=True)
+class ModelSpec(SpecNode):
+    """The model and its worker group: `workers` workers per group, each holding one copy on `gpus_per_worker` GPUs."""
+
+    name: str
+    workers: int = 1  # workers per group; an ensemble's members are spread over them (merged by all-reduce)
+    gpus_per_worker: float = 0  # 0: CPU workers; >= 1: the model is sharded over that many GPUs
+    groups: int | None = None  # worker groups running units side by side; null: as many as the cluster fits
+    lora: dict[str, str] | None = None  # {transformer: file, transformer_2: file}, one LoRA file per expert
+
+    @classmethod
+    def shorthand(cls, raw):
+        return {"name": raw} if isinstance(raw, str) else raw
+
+    def check(self):
+        if self.workers < 1:
+            yield "workers", f"expected an integer >= 1, got {self.workers}"
+        if self.gpus_per_worker < 0 or (self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker)):
+            yield "gpus_per_worker", f"expected 0 (CPU), a fraction of one GPU, or a whole number, got {self.gpus_per_worker}"
+        if self.groups is not None and self.groups < 1:
+            yield "groups", f"expected an integer >= 1 or null, got {self.groups}"
+        for expert in self.lora or {}:
+            if expert not in EXPERTS:
+                yield f"lora.{expert}", f"expected an expert name ({', '.join(EXPERTS)})"
+
+    def resolved(self, base: Path) -> "ModelSpec":
+        """Relative checkpoint and LoRA paths made absolute against the spec file's folder."""
+        from dataclasses import replace
+
+        from cos_ray.model.source import is_preset
+
+        def absolute(path: str) -> str:
+            candidate = Path(path).expanduser()
+            return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
+
+        name = self.name if is_preset(self.name) else absolute(self.name)
+        lora = {expert: absolute(file) for expert, file in self.lora.items()} if self.lora else None
+        return replace(self, name=name, lora=lora)
+
+
+def transformer_config(model: str) -> dict:
+    """The (first) transformer's config: a preset's from its definition, a checkpoint's from config.json."""
+    from cos_ray.model.source import is_preset
+
+    if is_preset(model):
+        from cos_ray.model.tiny import PRESETS
+
+        return dict(PRESETS[model]["transformer"])
+    path = Path(model) / "transformer" / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read {path}: {err}") from None
+
+
+def vae_config(model: str) -> dict:
+    from cos_ray.model.source import is_preset
+
+    if is_preset(model):
+        from cos_ray.model.tiny import PRESETS
+
+        return dict(PRESETS[model]["vae"])
+    try:
+        return json.loads((Path(model) / "vae" / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def num_layers(model: str) -> int:
+    """Blocks per expert (tiny: 40, tiny-ti2v: 30, A14B/VBVR: 40, TI2V-5B: 30), without torch."""
+    layers = transformer_config(model).get("num_layers")
+    if not isinstance(layers, int) or layers < 1:
+        raise UsageError(f"{model}: transformer/config.json has no valid num_layers ({layers!r})")
+    return layers
