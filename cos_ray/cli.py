@@ -97,5 +97,11 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
 from cos_ray.cli_tasks import tasks  # noqa: E402  (last: it imports reports_errors lazily)
 main.add_command(tasks)
 
+from cos_ray import cli_sweep  # noqa: E402  (plan, spec, sql, compact: no model, no torch)
+main.add_command(cli_sweep.plan)
+main.add_command(cli_sweep.spec)
+main.add_command(cli_sweep.sql)
+main.add_command(cli_sweep.compact)
+
 if __name__ == "__main__":
     main()

@@ -13,6 +13,11 @@ from cos_ray.spec.methods import EnsembleSpec
 from cos_ray.spec.unit import Unit, identity_of, unit_id
 
 
+def sweep_id(spec: Spec, units: list[Unit]) -> str:
+    """The sweep's id: its name and the set of its units (a resubmission of the same spec keeps it)."""
+    return unit_id({"name": spec.name, "units": sorted(unit.unit_id for unit in units)})
+
+
 def resolved_params(method, num_layers: int, steps: int) -> dict:
     """A method's parameters with ranges resolved to indices, so `0-20%` and `0-9` of 50 steps are the same unit."""
     params = method.params()

@@ -43,11 +43,17 @@ class Spec:
     data: dict  # the YAML as read (stored in the sweeps table)
     model: ModelSpec  # with absolute paths
     family: str
+    base: Path = Path(".")  # the spec file's folder: relative paths in the spec are relative to it
     points: list[Point] = field(default_factory=list)
 
-    @property
-    def out(self) -> str | None:
-        return self.points[0].spec.out
+    def store_uri(self, override: str | None = None) -> str:
+        """Where results go: `--out`, else the spec's `out` (relative to the spec file), else ./results."""
+        if override:
+            return str(override)
+        out = self.points[0].spec.out
+        if not out:
+            return "./results"
+        return out if "://" in out or Path(out).is_absolute() else str(self.base / out)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -93,7 +99,7 @@ def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "
     problems.raise_if_any(source)
 
     layers = num_layers(model.name)
-    spec = Spec(source=source, name=parsed[0][1].name or name, data=data, model=model, family=family)
+    spec = Spec(source=source, name=parsed[0][1].name or name, data=data, model=model, family=family, base=base)
     tasks_cache: dict[str, list[TaskRef]] = {}
     for variant, sweep in parsed:
         point = _check_point(variant, sweep, family, layers, base, tasks_cache, problems)

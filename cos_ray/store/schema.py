@@ -1,0 +1,97 @@
+"""The store's tables and their core columns: fixed names and types that every writer and reader agrees on.
+
+Method parameters, settings and score details are JSON strings (`params`, `settings`, `scores`), so that adding a
+method or a score never changes a table's schema. Columns added later still read from older files: readers unify
+by name, and a column an old file lacks reads as null.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIME = pa.timestamp("us", tz="UTC")
+
+SWEEPS = pa.schema([
+    ("sweep_id", pa.string()),       # hash of the sweep's name and unit ids: a resubmission keeps it
+    ("name", pa.string()),
+    ("source", pa.string()),         # the spec file
+    ("spec", pa.string()),           # the spec as JSON (grids unexpanded)
+    ("cos_ray_version", pa.string()),
+    ("model", pa.string()),
+    ("units", pa.int64()),
+    ("unit_ids", pa.list_(pa.string())),
+    ("done", pa.int64()),
+    ("failed", pa.int64()),
+    ("status", pa.string()),         # running | done | failed | interrupted
+    ("started_at", TIME),
+    ("finished_at", TIME),
+    ("host", pa.string()),
+])
+
+RUNS = pa.schema([
+    ("sweep_id", pa.string()),
+    ("unit_id", pa.string()),
+    ("run_id", pa.string()),         # {unit_id}-{member}
+    ("member", pa.int32()),          # index in the unit (0 for a baseline)
+    ("task_id", pa.string()),
+    ("task_family", pa.string()),
+    ("seed", pa.int64()),
+    ("method", pa.string()),
+    ("params", pa.string()),         # JSON: the method's parameters as written in the spec
+    ("model", pa.string()),
+    ("settings", pa.string()),       # JSON: sampler settings after defaults
+    ("score", pa.float64()),         # overall 0-1 score of the final video (null: no scorer)
+    ("scores", pa.string()),         # JSON: per-dimension scores
+    ("lock_in_step", pa.int32()),    # first step from which the answer stays correct (null: never / not scored)
+    ("status", pa.string()),         # ok | failed
+    ("error", pa.string()),
+    ("duration_s", pa.float64()),
+    ("worker", pa.string()),
+    ("device", pa.string()),
+    ("started_at", TIME),
+    ("finished_at", TIME),
+    ("video", pa.string()),          # store-relative media paths (media/{unit_id}/member-{k}/...)
+    ("filmstrip", pa.string()),
+])
+
+STEPS = pa.schema([
+    ("run_id", pa.string()),
+    ("unit_id", pa.string()),
+    ("step", pa.int32()),
+    ("timestep", pa.float64()),
+    ("sigma", pa.float64()),
+    ("expert", pa.string()),         # high | low (A14B) or "" (one transformer)
+    ("x0_mean", pa.float64()),       # x̂0 statistics (null where x̂0 was not recorded)
+    ("x0_std", pa.float64()),
+    ("x0_change", pa.float64()),     # ||x̂0_s - x̂0_prev|| / ||x̂0_s||
+    ("score", pa.float64()),         # task-specific score of the decoded x̂0 (null where not decoded / no scorer)
+])
+
+TABLES = {"sweeps": SWEEPS, "runs": RUNS, "steps": STEPS}
+KEYS = {"sweeps": "sweep_id", "runs": "unit_id", "steps": "unit_id"}  # what one small file holds the rows of
+
+# Columns that differ between an interrupted-and-resumed sweep and an uninterrupted one.
+VOLATILE = {"sweeps": ("status", "started_at", "finished_at", "done", "failed", "host"),
+            "runs": ("sweep_id", "duration_s", "worker", "device", "started_at", "finished_at"),
+            "steps": ()}
+
+
+def to_table(name: str, rows) -> pa.Table:
+    """Rows (a list of dicts or a pyarrow Table) as a table with the core columns first, cast to their types.
+
+    Missing core columns become nulls; extra columns are kept (readers unify by name).
+    """
+    schema = TABLES[name]
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
+    columns, fields = [], []
+    for field in schema:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        fields.append(field)
+    for name_ in table.column_names:
+        if name_ not in schema.names:
+            columns.append(table.column(name_))
+            fields.append(table.schema.field(name_))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
