@@ -87,7 +87,8 @@ def sql(query, out, fmt):
     from cos_ray.store.location import Store
     from cos_ray.store.query import format_table, run_sql
 
-    click.echo(format_table(run_sql(Store(out), query, require_results=True), fmt))
+    text = format_table(run_sql(Store(out), query, require_results=True), fmt)
+    click.echo(text, nl=not text.endswith("\n"))
 
 
 @click.command()
