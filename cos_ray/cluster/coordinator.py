@@ -8,6 +8,7 @@ down and rebuilt, lazily, for the next unit; retrying the failed unit is the cal
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -77,21 +78,25 @@ class Coordinator:
     def resolve(self, unit: Unit) -> Unit:
         """The unit with its layout made explicit: its own, else the default layout if it fits, else an even split."""
         if unit.layout is None and sum(self.layout) == len(unit.seeds):
-            unit = Unit(unit.task, unit.settings, unit.seeds, unit.ensemble, unit.x0, self.layout)
+            unit = dataclasses.replace(unit, layout=self.layout)
         return unit.resolved(self.workers)
 
-    def run_unit(self, task, settings, seeds, *, ensemble=None, x0=None, layout=None) -> list:
+    def run_unit(self, task, settings, seeds, *, ensemble=None, x0=None, program=None, layout=None) -> list:
         """Run one unit and return its `MemberResult`s in member order (seed order). Raises what failed it."""
-        return self.run(Unit(task, settings, tuple(seeds), ensemble, x0, layout))
+        return self.run(Unit(task, settings, tuple(seeds), ensemble, x0, program, layout))
 
     def run(self, unit: Unit) -> list:
+        return self.run_placed(unit)[0]
+
+    def run_placed(self, unit: Unit) -> tuple[list, list, Unit]:
+        """`run`, saying where it ran: (members, its group's workers as `describe()` dicts, the resolved unit)."""
         unit = self.resolve(unit)
         index = self._acquire()
         try:
             group = self._groups[index]
             if group is None or not group.alive:  # torn down by an earlier failure: a fresh group, fresh workers
                 group = self._groups[index] = self._build(index)
-            return group.run(unit)
+            return group.run(unit), list(group.info), unit
         finally:
             self._release(index)
 

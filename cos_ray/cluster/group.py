@@ -82,7 +82,7 @@ class WorkerGroup:
         """Run a resolved `Unit` (explicit layout) in lockstep; members in member order. Raises on any failure."""
         self.form(unit.layout)
         slices = split_seeds(list(unit.seeds), unit.layout)
-        refs = [w.run.remote(unit.task, unit.settings, seeds, unit.ensemble, unit.x0)
+        refs = [w.run.remote(unit.task, unit.settings, seeds, unit.ensemble, unit.x0, unit.program)
                 for w, seeds in zip(self.workers, slices)]
         parts = self._collect(refs, self.timeouts.unit, f"unit {unit.task.task_id} seeds {list(unit.seeds)}")
         return [member for part in parts for member in part]

@@ -20,6 +20,7 @@ class Unit:
     seeds: tuple[int, ...]
     ensemble: object = None  # cos_ray.interventions.configs.EnsembleConfig, or None: independent runs
     x0: object = None  # cos_ray.engine.records.X0Config, or None
+    program: object = None  # cos_ray.engine.program.Program (perturbation, probes, companion runs), or None
     layout: tuple[int, ...] | None = None  # seeds per worker; None: spread evenly over the group (see layout.py)
 
     def __post_init__(self):
@@ -37,7 +38,13 @@ class Unit:
     def identity(self) -> dict:
         """What decides the unit's results (JSON-able): the layout is in it, since batching changes the last bits."""
         def plain(value):
-            return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            if dataclasses.is_dataclass(value):
+                return plain(dataclasses.asdict(value))
+            if isinstance(value, dict):
+                return {key: plain(item) for key, item in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [plain(item) for item in value]
+            return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
         return {
             "task_id": self.task.task_id,
@@ -46,6 +53,7 @@ class Unit:
             "seeds": list(self.seeds),
             "ensemble": plain(self.ensemble),
             "x0": plain(self.x0),
+            "program": plain(self.program),
             "layout": list(self.layout) if self.layout is not None else None,
         }
 

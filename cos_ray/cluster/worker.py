@@ -77,7 +77,7 @@ class SeedWorker:
         if len(counts) > 1:
             store = self.rendezvous.store if rank == 0 else None
             join_process_group(address, rank, len(counts), backend_for(self.device), timeout_s, store=store,
-                               device=self.device)
+                               device=self.collective_device())
             self.seeds = DistributedSeeds(counts, rank, collective_s, device=self.collective_device())
         return rank
 
@@ -93,17 +93,18 @@ class SeedWorker:
         return "cuda:0" if self.device.startswith("cuda") else "cpu"  # each actor sees only its own GPUs
 
     # -- work ----------------------------------------------------------------------------------------------------
-    def run(self, task, settings, seeds: list[int], ensemble=None, x0=None) -> list:
-        """This worker's slice of a unit: `run_trajectory` with the group's SeedGroup; members as numpy."""
-        from cos_ray.engine.trajectory import run_trajectory
+    def run(self, task, settings, seeds: list[int], ensemble=None, x0=None, program=None) -> list:
+        """This worker's slice of a unit: `run_program` (its companion runs, then the trajectory) with the group's
+        SeedGroup; members as numpy. Every worker of the group runs the same program: the same collectives."""
+        from cos_ray.engine.program import run_program
         from cos_ray.errors import UsageError
 
         if self.model is None:
             raise UsageError("this worker holds no model: call load() first")
         if self.counts is None or len(seeds) != self.counts[self.rank]:
             raise UsageError(f"worker rank {self.rank} got {len(seeds)} seeds; its group's layout is {self.counts}")
-        members = run_trajectory(self.model, task, settings, list(seeds), ensemble=ensemble, x0=x0,
-                                 seed_group=self.seeds)
+        members = run_program(self.model, task, settings, list(seeds), program, ensemble=ensemble, x0=x0,
+                              seed_group=self.seeds)
         return [_to_numpy(member) for member in members]
 
     def run_record(self, task, settings, seeds: list[int], ensemble=None) -> dict:

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from cos_ray.errors import UsageError
 from cos_ray.store.location import Store
-from cos_ray.store.views import register_views
+from cos_ray.store.views import register_views, tables_in
 
 FORMATS = ("table", "csv", "json")
 RETRIES = 8
@@ -40,7 +40,7 @@ def run_sql(store: Store, sql: str, select_only: bool = True, require_results: b
     for attempt in range(RETRIES):
         connection = duckdb.connect(":memory:")
         try:
-            register_views(connection, store)
+            register_views(connection, store, tables_in(sql))
             if select_only:
                 from cos_ray.dashboard.sql_box import check_select_only
 

@@ -49,10 +49,18 @@ def table_sql(connection, store: Store, table: str, files: TableFiles, parts: di
     return "\nUNION ALL BY NAME\n".join(selects)
 
 
-def register_views(connection, store: Store) -> dict[str, TableFiles]:
-    """Create the views on `connection`; returns the files each view reads."""
+def tables_in(sql: str) -> list[str]:
+    """The store tables a query names (a view costs a read of every file's footer: make only those needed)."""
+    import re
+
+    named = [table for table in TABLES if re.search(rf"\b{table}\b", sql, re.IGNORECASE)]
+    return named or list(TABLES)
+
+
+def register_views(connection, store: Store, tables=None) -> dict[str, TableFiles]:
+    """Create the views (all, or `tables`) on `connection`; returns the files each view reads."""
     listed = {}
-    for table in TABLES:
+    for table in tables or TABLES:
         files = store.list_table(table)
         connection.execute(f"CREATE OR REPLACE VIEW {table} AS {table_sql(connection, store, table, files)}")
         listed[table] = files

@@ -1,0 +1,60 @@
+"""`cos-ray submit SPEC`: run a sweep here on an embedded Ray cluster, or as a Ray Job on a cluster (`--address`).
+
+Without an address (and without RAY_ADDRESS) the sweep runs in this process on a fresh local Ray cluster. With one,
+the spec and its task folders are shipped as a Ray Job whose driver is `cos-ray submit --local` on the head node
+(see `cos_ray.cluster.jobs`). Either way a resubmission skips finished units, so submitting again is always safe.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from cos_ray.cli_sweep import _reports_errors
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--out", help="Results store (path or URI); default: the spec's `out`, else ./results.")
+@click.option("--address", help="A cluster's job server (http://HEAD:8265) to submit to as a Ray Job "
+                                "(default: $RAY_ADDRESS; neither: run here on an embedded cluster).")
+@click.option("--no-wait", is_flag=True, help="With an address: return once submitted, without following the logs.")
+@click.option("--dry-run", is_flag=True, help="Print the units it would run and the compute, and run nothing.")
+@click.option("--retries", type=int, default=2, show_default=True,
+              help="Reruns of a unit whose worker died or stalled (deterministic failures are not retried).")
+@click.option("--no-progress", is_flag=True, help="No progress bar or lines.")
+@click.option("--local", is_flag=True, hidden=True, help="Run here even if RAY_ADDRESS is set (a job's own driver).")
+@_reports_errors
+def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, local):
+    """Run the sweep SPEC: its units not yet in the store, with live progress; Ctrl-C leaves a resumable store."""
+    if dry_run:
+        from cos_ray.cli_sweep import dry_run as describe
+
+        click.echo(describe(spec_path, out))
+        return
+    address = None if local else (address or os.environ.get("RAY_ADDRESS"))
+    if address:
+        from cos_ray.cluster.jobs import submit_and_follow
+
+        sys.exit(submit_and_follow(address, spec_path, out, wait=not no_wait, extra_args=["--retries", retries]))
+    from cos_ray.sweep.runner import EXIT_INTERRUPTED, run_sweep
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `ray job stop` and schedulers send SIGTERM: stop as on Ctrl-C
+    try:
+        report = run_sweep(spec_path, out, retries=retries, progress=not no_progress)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished units are in the store; submit again to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    click.echo(f"sweep {report.sweep_id}: {report.units} unit(s): {report.skipped} already done, {report.done} ran, "
+               f"{report.failed} failed -> {report.store}")
+    if report.failed:
+        click.echo("failed units are retried by submitting again; see: cos-ray sql \"select unit_id, error from runs "
+                   "where status = 'failed'\"" + (f" --out {report.store}" if out else ""), err=True)
+    sys.exit(report.exit_code)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,1 @@
+"""Running a sweep: a spec's units on worker groups, their outcomes scored and written to the store, resumable."""

@@ -1,0 +1,87 @@
+"""A finished unit as store rows: each member's video and filmstrip as media, its scores, its per-step records.
+
+Scoring happens on the driver (numpy, OpenCV, scikit-image; no torch): the workers stay free for the next unit.
+A task without a final frame or a family has no scorer; its runs have null scores, never invented ones.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cos_ray.store.location import Store
+from cos_ray.store.rows import run_row, step_rows
+from cos_ray.store.write import write_media
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a unit ran: its group's workers (`describe()` dicts, in rank order) and its seeds per worker."""
+
+    workers: list  # [{"node", "pid", "device", ...}]
+    layout: tuple[int, ...]
+
+    def worker_of(self, member: int) -> dict:
+        """The worker that ran member `member` (members are split over workers in rank order)."""
+        bound = 0
+        for rank, count in enumerate(self.layout):
+            bound += count
+            if member < bound:
+                return self.workers[rank] if rank < len(self.workers) else {}
+        return {}
+
+
+def task_references(task_input, family: str | None):
+    """The scorer's references for a task, or None when the task cannot be scored (no family or final frame)."""
+    from cos_ray.tasks.score import references
+
+    if family is None or task_input.final_frame_path is None:
+        return None
+    return references(task_input, family)
+
+
+def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Placement, started: datetime,
+                 finished: datetime, fps: int) -> tuple[list[dict], list[dict]]:
+    """(runs rows, steps rows) for a finished unit, after writing its members' media to the store."""
+    from cos_ray.tasks.trajectory_scores import score_trajectory
+
+    refs = task_references(unit.task.load(), unit.task.family)
+    duration = (finished - started).total_seconds()
+    runs, steps = [], []
+    for member_index, member in enumerate(members):
+        run_id = f"{unit.unit_id}-{member_index}"
+        media = write_member_media(store, unit.unit_id, member_index, member, fps)
+        scored = score_trajectory(member, refs) if refs is not None else None
+        worker = placement.worker_of(member_index)
+        runs.append(run_row(
+            unit, member_index, sweep_id,
+            score=None if scored is None else scored["score"],
+            scores=None if scored is None else {"overall": scored["score_overall"], **scored["dimensions"],
+                                                "flips": scored["flips"]},
+            lock_in_step=None if scored is None else scored["first_stable_step"],
+            duration_s=duration, worker=f"{worker.get('node', '?')}:{worker.get('pid', '?')}",
+            device=worker.get("device"), started_at=started, finished_at=finished, **media,
+        ))
+        step_scores = {} if scored is None else {step: pair[0] for step, pair in scored["step_scores"].items()}
+        steps.extend(step_rows(run_id, unit.unit_id, member.steps, step_scores))
+    return runs, steps
+
+
+def write_member_media(store: Store, unit_id: str, member_index: int, member, fps: int) -> dict:
+    """`{"video": path, "filmstrip": path or None}`: store-relative, under media/{unit_id}/member-{k}/."""
+    from cos_ray.media import filmstrip_grid, write_video
+
+    folder = f"media/{unit_id}/member-{member_index}"
+    with tempfile.TemporaryDirectory(prefix="cos-ray-media-") as staging:
+        local = write_video(Path(staging) / "video.mp4", member.video, fps)
+        paths = {"video": write_media(store, f"{folder}/video.mp4", local.read_bytes()), "filmstrip": None}
+    if member.filmstrip is not None and len(member.filmstrip_steps):
+        from PIL import Image
+
+        png = io.BytesIO()
+        Image.fromarray(filmstrip_grid(member.filmstrip)).save(png, format="PNG")  # (steps*h, frames*w, 3)
+        paths["filmstrip"] = write_media(store, f"{folder}/filmstrip.png", png.getvalue())
+    return paths

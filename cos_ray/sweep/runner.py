@@ -1,0 +1,195 @@
+"""`cos-ray submit SPEC` without a cluster address: the sweep's units on worker groups of this Ray cluster.
+
+Units already finished in the store are skipped; failed ones run again. Each unit is written when it ends - media,
+then its steps file, then its runs file, whose presence marks it done - so killing the sweep at any moment leaves a
+store that the next submission resumes, and a reader never sees half a unit. Infrastructure failures (a dead or
+stalled worker) are retried on a fresh group up to `retries` times; deterministic ones (bad input, NaN in a merged
+state) fail the unit at once. When no unit is left to run, the store is compacted.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cos_ray.cluster.waits import Timeouts
+from cos_ray.errors import CosRayError, UsageError
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class SweepReport:
+    """What a submission did: counts over the spec's units, and the sweep's final status."""
+
+    sweep_id: str
+    store: str
+    units: int
+    skipped: int
+    done: int = 0
+    failed: int = 0
+    status: str = "running"  # done | failed | interrupted
+
+    @property
+    def exit_code(self) -> int:
+        return {"done": 0, "interrupted": EXIT_INTERRUPTED}.get(self.status, 1)
+
+
+def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeouts: Timeouts = Timeouts(),
+              progress: bool = True, compact: bool = True) -> SweepReport:
+    """Run every unit of the spec not yet finished in the store; returns the report (raises only before starting)."""
+    from cos_ray.spec.expand import expand, sweep_id
+    from cos_ray.spec.load import load_spec
+    from cos_ray.store.location import Store
+    from cos_ray.store.status import finished_units
+
+    if retries < 0:
+        raise UsageError(f"--retries: expected >= 0, got {retries}")
+    spec = load_spec(spec_path)
+    units = expand(spec)
+    store = Store(spec.store_uri(out))
+    finished = finished_units(store) & {unit.unit_id for unit in units}
+    todo = [unit for unit in units if unit.unit_id not in finished]
+    report = SweepReport(sweep_id(spec, units), store.uri, len(units), len(finished))
+    sweep = _SweepRecord(store, spec, units, report)
+    sweep.write("running")
+    try:
+        if todo:
+            _run_units(spec, store, todo, report, retries, timeouts, progress)
+    except KeyboardInterrupt:
+        sweep.write("interrupted", finished=True)
+        raise
+    status = "failed" if report.failed else "done"
+    if compact and not report.failed:
+        from cos_ray.store.compact import compact_store
+
+        compact_store(store)
+    sweep.write(status, finished=True)
+    return report
+
+
+class _SweepRecord:
+    """The sweeps table's row of this submission, rewritten as it progresses."""
+
+    def __init__(self, store, spec, units, report: SweepReport):
+        self.store, self.spec, self.units, self.report = store, spec, units, report
+        self.started = datetime.now(timezone.utc)
+
+    def write(self, status: str, finished: bool = False) -> None:
+        from cos_ray.store.rows import sweep_row
+        from cos_ray.store.write import write_sweep
+
+        self.report.status = status
+        write_sweep(self.store, sweep_row(
+            self.report.sweep_id, self.spec.name, self.spec.source, self.spec.data, self.spec.model.name,
+            [unit.unit_id for unit in self.units], status, done=self.report.skipped + self.report.done,
+            failed=self.report.failed, started_at=self.started,
+            finished_at=datetime.now(timezone.utc) if finished else None))
+
+
+def _run_units(spec, store, todo, report: SweepReport, retries: int, timeouts: Timeouts, show: bool) -> None:
+    """Feed the units to the coordinator's groups, writing each unit as it ends; Ctrl-C kills the workers."""
+    from cos_ray.cluster.coordinator import Coordinator
+    from cos_ray.sweep.progress import SweepProgress
+
+    connect_ray()
+    groups = min(len(todo), spec.model.groups or fit_groups(spec.model))
+    progress = SweepProgress(len(todo), report.skipped, enabled=show)
+    coordinator = Coordinator(spec.model.name, (1,) * spec.model.workers, groups=groups, lora=spec.model.lora,
+                              gpus_per_worker=spec.model.gpus_per_worker, timeouts=timeouts)
+    pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
+    progress.start()
+    try:
+        pending = {}
+        queue = list(todo)
+        while queue or pending:
+            while queue and len(pending) < groups:  # submit as groups free up, so `running` counts real work
+                unit = queue.pop(0)
+                pending[pool.submit(_attempt, coordinator, unit, retries)] = unit
+                progress.unit_started()
+            ended, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ended:
+                unit = pending.pop(future)
+                ok, seconds, error = _record(store, unit, future.result(), report.sweep_id)
+                report.done += ok
+                report.failed += not ok
+                progress.unit_ended(unit.unit_id, ok, seconds, error)
+    finally:
+        progress.finish()
+        coordinator.shutdown()  # on Ctrl-C too: killing the workers unblocks the threads waiting on them
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class _Attempt:
+    members: list | None
+    workers: list
+    layout: tuple
+    started: datetime
+    finished: datetime
+    error: BaseException | None = None
+
+
+def _attempt(coordinator, unit, retries: int) -> _Attempt:
+    """Run a unit, retrying infrastructure failures on a fresh group; never raises."""
+    from cos_ray.cluster.errors import ClusterError
+
+    for attempt in range(retries + 1):
+        started = datetime.now(timezone.utc)
+        try:
+            members, workers, resolved = coordinator.run_placed(unit.cluster_unit())
+            return _Attempt(members, workers, resolved.layout, started, datetime.now(timezone.utc))
+        except ClusterError as err:
+            if attempt == retries:
+                return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc),
+                                CosRayError(f"{err} (failed {retries + 1} time(s))"))
+        except Exception as err:  # noqa: BLE001 - deterministic: the same unit would fail again
+            return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc), err)
+
+
+def _record(store, unit, attempt: _Attempt, sweep_id: str) -> tuple[bool, float, str | None]:
+    """Write the unit's rows (its results, or one failed row per member); (ok, seconds, error)."""
+    from cos_ray.store.rows import failed_rows
+    from cos_ray.store.write import write_unit
+    from cos_ray.sweep.results import Placement, unit_results
+
+    seconds = (attempt.finished - attempt.started).total_seconds()
+    error = attempt.error
+    if error is None:
+        try:
+            runs, steps = unit_results(store, unit, attempt.members, sweep_id, Placement(attempt.workers,
+                                       attempt.layout), attempt.started, attempt.finished, unit.settings.fps)
+        except CosRayError as err:  # e.g. a task whose references cannot be read: the unit fails, with why
+            error = err
+        else:
+            write_unit(store, unit.unit_id, runs, steps)
+            return True, seconds, None
+    message = f"{type(error).__name__}: {error}"
+    write_unit(store, unit.unit_id, failed_rows(unit, sweep_id, message, duration_s=seconds,
+                                                started_at=attempt.started, finished_at=attempt.finished))
+    return False, seconds, message
+
+
+def connect_ray() -> None:
+    """This process's Ray: the job's cluster inside a Ray Job (`RAY_ADDRESS`), else a fresh embedded one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def fit_groups(model) -> int:
+    """Worker groups the cluster fits now: by GPUs for GPU workers, else one CPU core per CPU worker (at least 1)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    if model.gpus_per_worker:
+        return max(1, int(resources.get("GPU", 0) // (model.workers * model.gpus_per_worker)))
+    return max(1, int(resources.get("CPU", 1) // model.workers))
