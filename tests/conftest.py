@@ -73,3 +73,41 @@ def ray_cluster(preset_cache):
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+SMALL_SWEEP = """\
+name: small
+model: {name: tiny, workers: 1, groups: 2}
+tasks: {generate: {family: maze, n: 2, seed: 0}}
+seeds: SEEDS
+sampler: {steps: 4, frames: 5}
+methods:
+  - baseline
+  - ensemble: {size: 2, layers: 20-29, steps: 0-1, merge: update}
+probes:
+  x0: {every: 2, decode: true}
+"""
+
+
+def write_small_sweep(folder: Path, seeds="[0, 1]", name: str = "small.yaml") -> Path:
+    """A small real sweep on the tiny preset: 2 generated mazes x seeds x (baseline, 2-member ensemble), 4 steps."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(SMALL_SWEEP.replace("SEEDS", seeds))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_sweep(ray_cluster, tmp_path_factory):
+    """A store made by a real sweep of `write_small_sweep` (8 units, 12 runs) on the session cluster. Read only.
+
+    Returns (spec path, store path, SweepReport).
+    """
+    from cos_ray.sweep.runner import run_sweep
+
+    folder = tmp_path_factory.mktemp("small-sweep")
+    spec = write_small_sweep(folder)
+    store = folder / "results"
+    report = run_sweep(str(spec), str(store), progress=False)
+    assert report.status == "done", report
+    return spec, store, report

@@ -146,7 +146,7 @@ def _materialize(ref: TaskRef) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             write_sample(target, sample, fps=FPS)
-        except UsageError:  # another process wrote it first (the writer renames a whole folder)
+        except (UsageError, OSError):  # another thread or process wrote it first (the writer renames a folder)
             if not (target / "first_frame.png").is_file():
                 raise
     return target
