@@ -67,13 +67,37 @@ STEPS = pa.schema([
     ("score", pa.float64()),         # task-specific score of the decoded x̂0 (null where not decoded / no scorer)
 ])
 
-TABLES = {"sweeps": SWEEPS, "runs": RUNS, "steps": STEPS}
-KEYS = {"sweeps": "sweep_id", "runs": "unit_id", "steps": "unit_id"}  # what one small file holds the rows of
+# The Chain-of-Steps probes, one row per run, step, probe kind and layer (written only by units that run probes):
+# - kind `energy`: activation energy of block `layer` (cond branch) - the per-token L2 norm over channels on the
+#   (frame, h, w) token grid; `value` is its mean, `frame_means` its mean per latent frame, `fg_bg_ratio` the mean on
+#   the task's foreground_mask.png over the mean elsewhere, `map` the map downsampled (longest side <= max_side),
+#   row-major with shape `map_shape`.
+# - kind `cka`: sensitivity - `value` is the linear CKA dissimilarity (1 - CKA, 0 = identical) between this perturbed
+#   run's state at `step` and the clean run's with the same seed; `layer` is the state compared: `latents` (the
+#   latent x_s fed to the model) or a block (`high.blocks.20`).
+LAYERS = pa.schema([
+    ("run_id", pa.string()),
+    ("unit_id", pa.string()),
+    ("step", pa.int32()),
+    ("kind", pa.string()),           # energy | cka
+    ("layer", pa.string()),          # hook point name (high.blocks.20, low.blocks.20) or latents
+    ("layer_index", pa.int32()),     # the block's index (null for latents)
+    ("expert", pa.string()),         # high | low (null for latents)
+    ("value", pa.float64()),         # energy: mean energy; cka: CKA dissimilarity vs the clean run
+    ("frame_means", pa.list_(pa.float64())),  # energy: mean per latent frame
+    ("fg_bg_ratio", pa.float64()),   # energy: foreground / background mean (null: no foreground_mask.png)
+    ("grid", pa.list_(pa.int32())),  # energy: token grid (frames, h, w) of the block's output
+    ("map_shape", pa.list_(pa.int32())),  # energy: (frames, h', w') of `map`
+    ("map", pa.list_(pa.float32())),  # energy: the downsampled map, flattened row-major
+])
+
+TABLES = {"sweeps": SWEEPS, "runs": RUNS, "steps": STEPS, "layers": LAYERS}
+KEYS = {"sweeps": "sweep_id", "runs": "unit_id", "steps": "unit_id", "layers": "unit_id"}  # one small file's rows
 
 # Columns that differ between an interrupted-and-resumed sweep and an uninterrupted one.
 VOLATILE = {"sweeps": ("status", "started_at", "finished_at", "done", "failed", "host"),
             "runs": ("sweep_id", "duration_s", "worker", "device", "started_at", "finished_at"),
-            "steps": ()}
+            "steps": (), "layers": ()}
 
 
 def to_table(name: str, rows) -> pa.Table:

@@ -1,4 +1,4 @@
-"""DuckDB views `sweeps`, `runs`, `steps` over a store's live files.
+"""DuckDB views `sweeps`, `runs`, `steps`, `layers` over a store's live files.
 
 Local stores are read by DuckDB's own Parquet reader (`read_parquet([...], union_by_name=true)`: fast, and a column
 that the first file lacks does not vanish). Other filesystems are read through pyarrow datasets registered in DuckDB

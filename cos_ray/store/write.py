@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from cos_ray.store.location import Store
@@ -43,14 +44,25 @@ def write_parquet(store: Store, path: str, table: pa.Table, metadata: dict | Non
                                                                  compression="zstd"))
 
 
-def write_unit(store: Store, unit_id: str, runs, steps=None) -> None:
-    """A finished (or failed) unit: its steps file first, then its runs file - whose presence marks the unit done.
+def write_unit(store: Store, unit_id: str, runs, steps=None, layers=None) -> None:
+    """A finished (or failed) unit: its steps and layers files first, then its runs file - whose presence marks the
+    unit done.
 
-    `runs`/`steps`: lists of row dicts (see `rows`) or pyarrow tables; core columns are cast, extras kept. The steps
-    file is written even when empty, so that a retried unit's file replaces the rows of its earlier attempt.
+    `runs`/`steps`/`layers`: lists of row dicts (see `rows`) or pyarrow tables; core columns are cast, extras kept.
+    The steps file is written even when empty, so that a retried unit's file replaces the rows of its earlier
+    attempt. The layers file (probe rows) is written when the unit has some, or to empty an earlier attempt's.
     """
     write_parquet(store, store.part_path("steps", unit_id), to_table("steps", steps if steps is not None else []))
+    layers_path = store.part_path("layers", unit_id)
+    if _has_rows(layers) or store.fs.get_file_info(layers_path).type == pafs.FileType.File:
+        write_parquet(store, layers_path, to_table("layers", layers if layers is not None else []))
     write_parquet(store, store.part_path("runs", unit_id), to_table("runs", runs))
+
+
+def _has_rows(rows) -> bool:
+    if rows is None:
+        return False
+    return rows.num_rows > 0 if isinstance(rows, pa.Table) else len(rows) > 0
 
 
 def write_sweep(store: Store, row: dict) -> None:
