@@ -9,7 +9,7 @@ from __future__ import annotations
 from cos_ray.cluster.layout import even_layout
 from cos_ray.engine.steps import parse_index_range
 from cos_ray.spec.load import Spec
-from cos_ray.spec.methods import EnsembleSpec
+from cos_ray.spec.methods import EnsembleSpec, MethodContext, latent_frames
 from cos_ray.spec.unit import Unit, identity_of, unit_id
 
 
@@ -18,12 +18,15 @@ def sweep_id(spec: Spec, units: list[Unit]) -> str:
     return unit_id({"name": spec.name, "units": sorted(unit.unit_id for unit in units)})
 
 
-def resolved_params(method, num_layers: int, steps: int) -> dict:
-    """A method's parameters with ranges resolved to indices, so `0-20%` and `0-9` of 50 steps are the same unit."""
+def resolved_params(method, num_layers: int, steps: int, source=None) -> dict:
+    """A method's parameters with ranges resolved to indices, so `0-20%` and `0-9` of 50 steps are the same unit;
+    a swap's source is its run B's task identity (not how the spec named it)."""
     params = method.params()
     if isinstance(method, EnsembleSpec):
         params["layers"] = list(parse_index_range(method.layers, num_layers, "layers", unit="layer"))
         params["steps"] = list(parse_index_range(method.steps, steps, "steps"))
+    if source is not None:
+        params["source"] = source.identity
     return params
 
 
@@ -39,16 +42,24 @@ def expand(spec: Spec, model_identity: dict | None = None) -> list[Unit]:
     workers = spec.model.workers
     units: dict[str, Unit] = {}
     for point in spec.points:
-        x0 = point.spec.probes.x0 if point.spec.probes is not None else None
-        for task in point.tasks:
-            for method in point.spec.methods:
-                params = resolved_params(method, point.num_layers, point.settings.steps)
+        probes = point.spec.probes
+        x0 = probes.x0 if probes is not None else None
+        steps = point.settings.steps
+        context = MethodContext(point.num_layers, steps, latent_frames(point.settings.frames), point.tasks, spec.base)
+        methods = [variant for method in point.spec.methods for variant in method.variants(context)]
+        for task_index, task in enumerate(point.tasks):
+            for method in methods:
+                source = method.source_task(context, task_index)
+                params = resolved_params(method, point.num_layers, steps, source)
+                shown = method.params() if source is None else {**method.params(), "source_task": source.task_id}
+                applied = probes.resolved(point.num_layers, steps, method.perturbs) if probes is not None else {}
                 for seed in point.spec.seed_list:
                     seeds = tuple(method.member_seeds(seed))
                     layout = even_layout(len(seeds), workers)
-                    ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout, x0)
+                    ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout, x0,
+                                        applied)
                     uid = unit_id(ident)
                     if uid not in units:
-                        units[uid] = Unit(uid, spec.model.name, task, method.name, method.params(), seeds,
-                                          point.settings, layout, x0, method, ident)
+                        units[uid] = Unit(uid, spec.model.name, task, method.name, shown, seeds, point.settings,
+                                          layout, x0, method, ident, applied, source)
     return list(units.values())

@@ -16,6 +16,7 @@ from cos_ray.errors import UsageError
 from cos_ray.sampler import SamplerSettings
 from cos_ray.spec.fields import FAILED, parse
 from cos_ray.spec.grid import Variant, expand_grids
+from cos_ray.spec.methods import MethodContext, latent_frames
 from cos_ray.spec.model import ModelSpec, num_layers
 from cos_ray.spec.problems import Problems
 from cos_ray.spec.sampler import sampler_settings
@@ -139,10 +140,6 @@ def _check_point(variant, sweep, family, layers, base, tasks_cache, problems) ->
             problems.add(variant.locate(where), message)
         settings, ok = None, False
     steps = settings.steps if settings is not None else None
-    for index, method in enumerate(sweep.methods):
-        for where, message in method.check_against(layers, steps, f"methods[{index}].{method.name}"):
-            problems.add(variant.locate(where), message)
-            ok = False
     key = repr(sweep.tasks)
     if key not in tasks_cache:
         try:
@@ -152,6 +149,17 @@ def _check_point(variant, sweep, family, layers, base, tasks_cache, problems) ->
             problems.add(variant.locate(where), str(err))
             tasks_cache[key] = None
     tasks = tasks_cache[key]
+    context = MethodContext(layers, steps, latent_frames(settings.frames) if settings is not None else None,
+                            tasks, base)
+    for index, method in enumerate(sweep.methods):
+        path = f"methods[{index}].{method.name}"
+        for where, message in [*method.check_against(layers, steps, path), *method.check_context(context, path)]:
+            problems.add(variant.locate(where), message)
+            ok = False
+    if sweep.probes is not None:
+        for where, message in sweep.probes.check_against(layers, steps, family):
+            problems.add(variant.locate(where), message)
+            ok = False
     if tasks is None or not ok:
         return None
     return Point(spec=sweep, choices=variant.choices, settings=settings, tasks=tasks, num_layers=layers)

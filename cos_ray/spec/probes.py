@@ -1,10 +1,20 @@
-"""`probes:` - what each run records besides its video: x̂0 statistics every k steps, decoded into filmstrips or not."""
+"""`probes:` - what each run records besides its video: x̂0 statistics (and filmstrips), the paper's layer
+activation energy maps, and the sensitivity of perturbed runs (linear CKA against the clean run).
+
+`energy` applies to every run of the sweep; `sensitivity` only to runs of a perturbation method (`noise_at_step`,
+`noise_at_frame`, `swap`): each such unit also runs the clean trajectory with the same seed and compares the two at
+every step. Their rows go to the store's `layers` table (kind `energy` / `cka`).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cos_ray.spec.fields import SpecNode
+
+_STATE = re.compile(r"^(?:(high|low)\.)?blocks\.(\d+)$")
+LATENTS = "latents"
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,105 @@ class X0Spec(SpecNode):
 
 
 @dataclass(frozen=True)
+class EnergySpec(SpecNode):
+    """Activation energy maps (per-token L2 norm over channels of block outputs, cond branch) of blocks `layers`
+    (every expert), at `steps` taken every `every` (and the last of them), stored with longest side `max_side`."""
+
+    layers: int | str | list[int] = "0-100%"
+    steps: int | str | list[int] = "0-100%"
+    every: int = 1
+    max_side: int = 16
+
+    def check(self):
+        if self.every < 1:
+            yield "every", f"expected an integer >= 1, got {self.every}"
+        if self.max_side < 1:
+            yield "max_side", f"expected an integer >= 1, got {self.max_side}"
+
+    def resolved(self, num_layers: int, steps: int) -> dict:
+        """{'layers': [...], 'steps': [...], 'max_side': n}: what the unit id hashes and the engine runs."""
+        from cos_ray.engine.steps import parse_index_range
+
+        layers = list(parse_index_range(self.layers, num_layers, "layers", unit="layer"))
+        chosen = list(parse_index_range(self.steps, steps, "steps"))
+        kept = chosen[:: self.every]
+        if chosen and kept[-1] != chosen[-1]:
+            kept.append(chosen[-1])
+        return {"layers": layers, "steps": kept, "max_side": self.max_side}
+
+    def check_against(self, num_layers: int, steps: int | None, path: str):
+        from cos_ray.engine.steps import parse_index_range
+        from cos_ray.errors import UsageError
+
+        ranges = (("layers", self.layers, num_layers, "layer"), ("steps", self.steps, steps, "step"))
+        for name, value, count, unit in ranges:
+            if count is None:
+                continue
+            try:
+                if not parse_index_range(value, count, f"{path}.{name}", unit=unit):
+                    yield f"{path}.{name}", f"selects no {unit}"
+            except UsageError as err:
+                field, _, message = str(err).partition(": ")
+                yield field, message
+
+
+@dataclass(frozen=True)
+class SensitivitySpec(SpecNode):
+    """Sensitivity of perturbed runs: linear CKA dissimilarity of `state` - `latents` (the latent x_s each step) or a
+    block's output (`high.blocks.20`, `low.blocks.20`, `blocks.20`) - against the clean run, per step."""
+
+    state: str = LATENTS
+
+    @classmethod
+    def shorthand(cls, raw):
+        return {"state": raw} if isinstance(raw, str) else raw
+
+    def check(self):
+        if self.state != LATENTS and not _STATE.match(self.state):
+            yield "state", (f"expected 'latents' or a block like 'high.blocks.20', 'low.blocks.20', 'blocks.20', "
+                            f"got {self.state!r}")
+
+    def check_against(self, num_layers: int, family: str | None, path: str):
+        match = _STATE.match(self.state)
+        if match is None:
+            return
+        if int(match.group(2)) >= num_layers:
+            yield f"{path}.state", f"layer {match.group(2)} is out of range 0-{num_layers - 1}"
+        if match.group(1) == "low" and family is not None and "ti2v" in family:
+            yield f"{path}.state", f"a {family} model has one transformer ('high' / 'blocks.N'), no 'low' expert"
+
+
+@dataclass(frozen=True)
 class ProbesSpec(SpecNode):
-    """Probes applied to every run of the sweep (the probes issue adds energy maps and CKA here)."""
+    """Probes applied to the runs of the sweep: x̂0 (every run), energy (every run), sensitivity (perturbed runs)."""
 
     x0: X0Spec | None = None
+    energy: EnergySpec | None = None
+    sensitivity: str | SensitivitySpec | None = None
+
+    def check(self):
+        if isinstance(self.sensitivity, str) and self.sensitivity != LATENTS and not _STATE.match(self.sensitivity):
+            yield "sensitivity", (f"expected 'latents' or a block like 'high.blocks.20', 'low.blocks.20', "
+                                  f"'blocks.20', got {self.sensitivity!r}")
+
+    @property
+    def sensitivity_spec(self) -> SensitivitySpec | None:
+        if self.sensitivity is None or isinstance(self.sensitivity, SensitivitySpec):
+            return self.sensitivity
+        return SensitivitySpec(self.sensitivity)
+
+    def check_against(self, num_layers: int, steps: int | None, family: str | None, path: str = "probes"):
+        """Problems that need the model and sampler: (path, message) pairs."""
+        if self.energy is not None:
+            yield from self.energy.check_against(num_layers, steps, f"{path}.energy")
+        if self.sensitivity_spec is not None:
+            yield from self.sensitivity_spec.check_against(num_layers, family, f"{path}.sensitivity")
+
+    def resolved(self, num_layers: int, steps: int, perturbed: bool) -> dict:
+        """The probes a unit runs, resolved (only those that apply to it): {'energy': {...}, 'sensitivity': state}."""
+        out = {}
+        if self.energy is not None:
+            out["energy"] = self.energy.resolved(num_layers, steps)
+        if self.sensitivity_spec is not None and perturbed:
+            out["sensitivity"] = self.sensitivity_spec.state
+        return out

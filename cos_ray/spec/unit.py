@@ -41,8 +41,10 @@ class Unit:
     settings: SamplerSettings  # after the model family's defaults
     layout: tuple[int, ...]  # seeds per worker of the group, e.g. (1, 1, 1)
     x0: object = None  # cos_ray.spec.probes.X0Spec or None
-    method_spec: object = None  # the MethodSpec (for its engine config)
+    method_spec: object = None  # the concrete MethodSpec (for its engine config and program)
     identity: dict = field(default_factory=dict, compare=False, repr=False)  # what the id hashes
+    probes: dict = field(default_factory=dict)  # resolved probes that apply: {'energy': {...}, 'sensitivity': state}
+    swap_source: TaskRef | None = None  # run B of a swap
 
     @property
     def run_ids(self) -> list[str]:
@@ -57,18 +59,37 @@ class Unit:
         """cos_ray.engine.records.X0Config, or None."""
         return self.x0.config() if self.x0 is not None else None
 
+    def program(self):
+        """cos_ray.engine.program.Program (perturbation, energy, sensitivity, run B's task), or None for none."""
+        from cos_ray.engine.program import Program
+
+        fields = dict(self.method_spec.program(f"methods.{self.method}")) if self.method_spec is not None else {}
+        if self.swap_source is not None:
+            fields["swap_source"] = self.swap_source.load()
+        energy = self.probes.get("energy")
+        if energy is not None:
+            from cos_ray.probes.configs import EnergyConfig
+
+            fields["energy"] = EnergyConfig(layers=energy["layers"], steps=energy["steps"],
+                                            max_side=energy["max_side"], field="probes.energy")
+        if self.probes.get("sensitivity") is not None:
+            fields["sensitivity"] = self.probes["sensitivity"]
+        return Program(**fields) if fields else None
+
     def cluster_unit(self):
         """The coordinator's unit (reads the task's first frame; a generated task is written first)."""
         from cos_ray.cluster.unit import Unit as ClusterUnit
 
         return ClusterUnit(task=self.task.load(), settings=self.settings, seeds=self.seeds,
-                           ensemble=self.ensemble_config(), x0=self.x0_config(), layout=self.layout)
+                           ensemble=self.ensemble_config(), x0=self.x0_config(), program=self.program(),
+                           layout=self.layout)
 
 
 def identity_of(model_identity: dict, settings: SamplerSettings, task: TaskRef, method: str, resolved_params: dict,
-                seeds, layout, x0) -> dict:
-    """The canonical, JSON-able description of a unit that `unit_id` hashes."""
-    return {
+                seeds, layout, x0, probes: dict | None = None) -> dict:
+    """The canonical, JSON-able description of a unit that `unit_id` hashes (`probes`: the resolved energy and
+    sensitivity probes that apply to it; absent when none, so units without them keep their ids)."""
+    identity = {
         "cos_ray": __version__,
         "model": model_identity,
         "settings": settings.as_dict(),
@@ -79,3 +100,6 @@ def identity_of(model_identity: dict, settings: SamplerSettings, task: TaskRef, 
         "layout": list(layout),
         "x0": None if x0 is None else {"every": x0.every, "decode": x0.decode},
     }
+    if probes:
+        identity["probes"] = probes
+    return identity

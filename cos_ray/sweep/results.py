@@ -44,13 +44,13 @@ def task_references(task_input, family: str | None):
 
 
 def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Placement, started: datetime,
-                 finished: datetime, fps: int) -> tuple[list[dict], list[dict]]:
-    """(runs rows, steps rows) for a finished unit, after writing its members' media to the store."""
+                 finished: datetime, fps: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """(runs rows, steps rows, layers rows) for a finished unit, after writing its members' media to the store."""
     from cos_ray.tasks.trajectory_scores import score_trajectory
 
     refs = task_references(unit.task.load(), unit.task.family)
     duration = (finished - started).total_seconds()
-    runs, steps = [], []
+    runs, steps, layers = [], [], []
     for member_index, member in enumerate(members):
         run_id = f"{unit.unit_id}-{member_index}"
         media = write_member_media(store, unit.unit_id, member_index, member, fps)
@@ -67,7 +67,38 @@ def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Pl
         ))
         step_scores = {} if scored is None else {step: pair[0] for step, pair in scored["step_scores"].items()}
         steps.extend(step_rows(run_id, unit.unit_id, member.steps, step_scores))
-    return runs, steps
+        layers.extend(layer_rows(run_id, unit.unit_id, getattr(member, "probes", None) or {},
+                                 (getattr(unit, "probes", None) or {}).get("sensitivity")))
+    return runs, steps, layers
+
+
+def layer_rows(run_id: str, unit_id: str, probes: dict, state: str | None = None) -> list[dict]:
+    """A member's probe rows (`MemberResult.probes`) as rows of the store's `layers` table (see its schema);
+    `state`: what the sensitivity probe compared (`latents` or a block such as `high.blocks.20`)."""
+    import numpy as np
+
+    rows = []
+    for row in probes.get("energy", ()):
+        expert, layer = row["expert"], int(row["layer"])
+        energy_map = np.asarray(row["map"], dtype=np.float32)  # (frames, h', w')
+        rows.append({
+            "run_id": run_id, "unit_id": unit_id, "step": int(row["step"]), "kind": "energy",
+            "layer": f"{expert}.blocks.{layer}" if expert else f"blocks.{layer}", "layer_index": layer,
+            "expert": expert or None, "value": float(row["energy_mean"]),
+            "frame_means": [float(value) for value in row["frame_means"]], "fg_bg_ratio": row["fg_bg_ratio"],
+            "grid": [int(value) for value in row["grid"]], "map_shape": list(energy_map.shape),
+            "map": energy_map.ravel().tolist(),
+        })
+    state = state or "latents"
+    expert, _, index = state.rpartition("blocks.") if state != "latents" else ("", "", None)
+    expert = expert.rstrip(".")
+    for row in probes.get("sensitivity", ()):
+        rows.append({
+            "run_id": run_id, "unit_id": unit_id, "step": int(row["step"]), "kind": "cka", "layer": state,
+            "layer_index": None if index is None else int(index), "expert": expert or None,
+            "value": float(row["cka_dissimilarity"]),
+        })
+    return rows
 
 
 def write_member_media(store: Store, unit_id: str, member_index: int, member, fps: int) -> dict:

@@ -159,12 +159,12 @@ def _record(store, unit, attempt: _Attempt, sweep_id: str) -> tuple[bool, float,
     error = attempt.error
     if error is None:
         try:
-            runs, steps = unit_results(store, unit, attempt.members, sweep_id, Placement(attempt.workers,
+            runs, steps, layers = unit_results(store, unit, attempt.members, sweep_id, Placement(attempt.workers,
                                        attempt.layout), attempt.started, attempt.finished, unit.settings.fps)
         except CosRayError as err:  # e.g. a task whose references cannot be read: the unit fails, with why
             error = err
         else:
-            write_unit(store, unit.unit_id, runs, steps)
+            write_unit(store, unit.unit_id, runs, steps, layers)
             return True, seconds, None
     message = f"{type(error).__name__}: {error}"
     write_unit(store, unit.unit_id, failed_rows(unit, sweep_id, message, duration_s=seconds,
