@@ -44,6 +44,8 @@ class SeedWorker:
         import ray
         import torch
 
+        from cos_ray.provenance import software_versions
+
         model = self.model
         return {
             "node": ray.util.get_node_ip_address(),
@@ -51,6 +53,7 @@ class SeedWorker:
             "device": self.device,
             "gpus": [str(gpu) for gpu in ray.get_gpu_ids()],
             "threads": torch.get_num_threads(),
+            "versions": software_versions(),
             "model": None if model is None else {
                 "name": model.name, "family": model.family, "lora": model.lora, "device": model.device,
                 "dtype": str(model.dtype).removeprefix("torch."),

@@ -40,9 +40,11 @@ RUNS = pa.schema([
     ("params", pa.string()),         # JSON: the method's parameters as written in the spec
     ("model", pa.string()),
     ("settings", pa.string()),       # JSON: sampler settings after defaults
-    ("score", pa.float64()),         # overall 0-1 score of the final video (null: no scorer)
+    ("score", pa.float64()),         # task-specific 0-1 score of the final video (null: no scorer)
+    ("score_overall", pa.float64()), # VBVR's weighted 5-dimension score of the final video (null: no scorer)
     ("scores", pa.string()),         # JSON: per-dimension scores
     ("lock_in_step", pa.int32()),    # first step from which the answer stays correct (null: never / not scored)
+    ("flips", pa.int32()),           # times correctness flipped along the decoded steps (self-correction)
     ("status", pa.string()),         # ok | failed
     ("error", pa.string()),
     ("duration_s", pa.float64()),
@@ -52,6 +54,18 @@ RUNS = pa.schema([
     ("finished_at", TIME),
     ("video", pa.string()),          # store-relative media paths (media/{unit_id}/member-{k}/...)
     ("filmstrip", pa.string()),
+    # provenance (cos_ray.provenance): what made the row, for tracing and grouping
+    ("model_identity", pa.string()), # JSON: preset and key, or checkpoint path and hash; LoRA hashes
+    ("seeds", pa.list_(pa.int64())), # the unit's member seeds
+    ("layout", pa.string()),         # seeds per worker, e.g. "2+1"
+    ("dtype", pa.string()),
+    ("cos_ray_version", pa.string()),
+    ("cos_ray_commit", pa.string()), # git commit (+dirty), null outside a checkout
+    ("spec_hash", pa.string()),      # hash of the spec as written
+    ("torch_version", pa.string()),
+    ("diffusers_version", pa.string()),
+    ("ray_version", pa.string()),
+    ("transformers_version", pa.string()),
 ])
 
 STEPS = pa.schema([

@@ -44,8 +44,11 @@ def task_references(task_input, family: str | None):
 
 
 def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Placement, started: datetime,
-                 finished: datetime, fps: int) -> tuple[list[dict], list[dict], list[dict]]:
-    """(runs rows, steps rows, layers rows) for a finished unit, after writing its members' media to the store."""
+                 finished: datetime, fps: int, provenance: dict | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """(runs rows, steps rows, layers rows) for a finished unit, after writing its members' media to the store.
+
+    `provenance`: the columns the sweep's runs share (`cos_ray.provenance.sweep_provenance`)."""
+    from cos_ray.provenance import run_provenance
     from cos_ray.tasks.trajectory_scores import score_trajectory
 
     refs = task_references(unit.task.load(), unit.task.family)
@@ -59,11 +62,13 @@ def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Pl
         runs.append(run_row(
             unit, member_index, sweep_id,
             score=None if scored is None else scored["score"],
-            scores=None if scored is None else {"overall": scored["score_overall"], **scored["dimensions"],
-                                                "flips": scored["flips"]},
+            score_overall=None if scored is None else scored["score_overall"],
+            scores=None if scored is None else scored["dimensions"],
             lock_in_step=None if scored is None else scored["first_stable_step"],
+            flips=None if scored is None else scored["flips"],
             duration_s=duration, worker=f"{worker.get('node', '?')}:{worker.get('pid', '?')}",
             device=worker.get("device"), started_at=started, finished_at=finished, **media,
+            **run_provenance(unit, worker, provenance or {}),
         ))
         step_scores = {} if scored is None else {step: pair[0] for step, pair in scored["step_scores"].items()}
         steps.extend(step_rows(run_id, unit.unit_id, member.steps, step_scores))

@@ -92,9 +92,11 @@ class _SweepRecord:
 def _run_units(spec, store, todo, report: SweepReport, retries: int, timeouts: Timeouts, show: bool) -> None:
     """Feed the units to the coordinator's groups, writing each unit as it ends; Ctrl-C kills the workers."""
     from cos_ray.cluster.coordinator import Coordinator
+    from cos_ray.provenance import sweep_provenance
     from cos_ray.sweep.progress import SweepProgress
 
     connect_ray()
+    shared = sweep_provenance(spec)
     groups = min(len(todo), spec.model.groups or fit_groups(spec.model))
     progress = SweepProgress(len(todo), report.skipped, enabled=show)
     coordinator = Coordinator(spec.model.name, (1,) * spec.model.workers, groups=groups, lora=spec.model.lora,
@@ -112,7 +114,7 @@ def _run_units(spec, store, todo, report: SweepReport, retries: int, timeouts: T
             ended, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ended:
                 unit = pending.pop(future)
-                ok, seconds, error = _record(store, unit, future.result(), report.sweep_id)
+                ok, seconds, error = _record(store, unit, future.result(), report.sweep_id, shared)
                 report.done += ok
                 report.failed += not ok
                 progress.unit_ended(unit.unit_id, ok, seconds, error)
@@ -149,8 +151,10 @@ def _attempt(coordinator, unit, retries: int) -> _Attempt:
             return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc), err)
 
 
-def _record(store, unit, attempt: _Attempt, sweep_id: str) -> tuple[bool, float, str | None]:
-    """Write the unit's rows (its results, or one failed row per member); (ok, seconds, error)."""
+def _record(store, unit, attempt: _Attempt, sweep_id: str, shared: dict) -> tuple[bool, float, str | None]:
+    """Write the unit's rows (its results, or one failed row per member); (ok, seconds, error).
+
+    `shared`: the provenance columns of every run of this submission."""
     from cos_ray.store.rows import failed_rows
     from cos_ray.store.write import write_unit
     from cos_ray.sweep.results import Placement, unit_results
@@ -160,7 +164,8 @@ def _record(store, unit, attempt: _Attempt, sweep_id: str) -> tuple[bool, float,
     if error is None:
         try:
             runs, steps, layers = unit_results(store, unit, attempt.members, sweep_id, Placement(attempt.workers,
-                                       attempt.layout), attempt.started, attempt.finished, unit.settings.fps)
+                                       attempt.layout), attempt.started, attempt.finished, unit.settings.fps,
+                                               shared)
         except CosRayError as err:  # e.g. a task whose references cannot be read: the unit fails, with why
             error = err
         else:
@@ -168,7 +173,7 @@ def _record(store, unit, attempt: _Attempt, sweep_id: str) -> tuple[bool, float,
             return True, seconds, None
     message = f"{type(error).__name__}: {error}"
     write_unit(store, unit.unit_id, failed_rows(unit, sweep_id, message, duration_s=seconds,
-                                                started_at=attempt.started, finished_at=attempt.finished))
+                                                started_at=attempt.started, finished_at=attempt.finished, **shared))
     return False, seconds, message
 
 
