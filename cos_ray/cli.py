@@ -103,12 +103,16 @@ main.add_command(cli_sweep.spec)
 main.add_command(cli_sweep.sql)
 main.add_command(cli_sweep.compact)
 
-from cos_ray.cli_submit import submit  # noqa: E402  (ray, torch imported only when a sweep runs here)
+from cos_ray.cli_submit import submit, verify  # noqa: E402  (ray, torch imported only when a sweep runs here)
 main.add_command(submit)
+main.add_command(verify)
 
 from cos_ray import cli_jobs  # noqa: E402  (status, logs, stop, list: sweeps as Ray Jobs; ray imported in the bodies)
 for _command in cli_jobs.COMMANDS:
     main.add_command(_command)
+
+from cos_ray.cli_dashboard import dashboard  # noqa: E402  (streamlit runs in a child process)
+main.add_command(dashboard)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,145 @@
+"""Method comparison: mean score per method and setting with 95% CIs, paired against the baseline by task and seed,
+and each ensemble against the best of N baseline runs with the same seeds.
+
+The aggregates (counts, means, standard deviations of scores and of paired differences) are computed in DuckDB;
+only one row per setting comes back, and the confidence intervals are Student-t intervals from those moments:
+mean ± t(0.975, n−1)·sd/√n. A paired t-test is exact for normal differences and needs no resampling, so the numbers
+do not change between page loads (a bootstrap would) and stay cheap on 10^5 runs.
+
+Pairing: a setting's runs on (model, sampler settings, task, seed) are averaged into one cell and matched with the
+baseline runs of the same cell; the filters' sweep, family and status apply to both sides, method filters to the
+compared side only. Best of N: an ensemble unit with seeds S..S+N−1 against the best baseline score among those N
+seeds on the same task (the baseline's oracle pick); units whose seeds are not all in the baseline are left out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+
+from cos_ray.dashboard.filters import RunFilter, setting_label
+
+SCORE_KINDS = {
+    "score": "score",  # the task-specific score of the final video (the scorer's own rules)
+    "overall": "TRY_CAST(json_extract_string(scores, '$.overall') AS DOUBLE)",  # VBVR's weighted overall
+}
+BASELINE = "baseline"
+
+
+def score_kinds(connection, where: RunFilter) -> list[str]:
+    """The score kinds that have at least one value among the filtered runs."""
+    clause, values = where.where()
+    counts = ", ".join(f"count({expr}) AS {kind}" for kind, expr in SCORE_KINDS.items())
+    row = connection.query(f"SELECT {counts} FROM runs WHERE {clause}", values).to_pylist()[0]
+    return [kind for kind in SCORE_KINDS if row[kind]]
+
+
+def t_interval(mean: float | None, sd: float | None, n: int) -> tuple[float | None, float | None]:
+    """The 95% Student-t interval of a mean from n values with sample standard deviation sd (None below 2 values)."""
+    if mean is None or n < 2 or sd is None or math.isnan(sd):
+        return None, None
+    if sd == 0:
+        return mean, mean
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def paired_p(diff: float | None, sd: float | None, n: int) -> float | None:
+    """Two-sided p-value of the paired t-test that the mean difference is 0."""
+    if diff is None or n < 2 or sd is None or math.isnan(sd):
+        return None
+    if sd == 0:
+        return 1.0 if diff == 0 else 0.0
+    from scipy.stats import t
+
+    return float(2 * t.sf(abs(diff) / (sd / math.sqrt(n)), n - 1))
+
+
+def _sources(where: RunFilter, kind: str) -> tuple[str, list]:
+    """CTEs `r` (filtered runs with a value) and `base` (baseline cells), and their bound values."""
+    expr = SCORE_KINDS[kind]
+    clause, values = where.where()
+    base_clause, base_values = where.where(methods=False)
+    sql = f"""
+        r AS (SELECT unit_id, method, coalesce(params, '{{}}') AS params, coalesce(model, '') AS model,
+                     coalesce(settings, '') AS settings, task_id, seed, {expr} AS value
+              FROM runs WHERE ({clause}) AND {expr} IS NOT NULL),
+        base AS (SELECT coalesce(model, '') AS model, coalesce(settings, '') AS settings, task_id, seed,
+                        avg({expr}) AS v
+                 FROM runs WHERE ({base_clause}) AND method = '{BASELINE}' AND {expr} IS NOT NULL
+                 GROUP BY ALL)"""
+    return sql, [*values, *base_values]
+
+
+def method_comparison(connection, where: RunFilter, kind: str = "score") -> pa.Table:
+    """Per (method, params): runs, mean and its CI; pairs with the baseline, mean difference, its CI and p-value."""
+    sources, values = _sources(where, kind)
+    rows = connection.query(f"""
+        WITH {sources},
+        cell AS (SELECT method, params, model, settings, task_id, seed, avg(value) AS v
+                 FROM r WHERE method <> '{BASELINE}' GROUP BY ALL),
+        means AS (SELECT method, params, count(*) AS runs, avg(value) AS mean, stddev_samp(value) AS sd
+                  FROM r GROUP BY ALL),
+        paired AS (SELECT c.method, c.params, count(*) AS pairs, avg(c.v) AS paired_mean,
+                          avg(b.v) AS baseline_mean, avg(c.v - b.v) AS diff, stddev_samp(c.v - b.v) AS diff_sd
+                   FROM cell c JOIN base b USING (model, settings, task_id, seed) GROUP BY ALL)
+        SELECT * FROM means LEFT JOIN paired USING (method, params)
+        ORDER BY method = '{BASELINE}' DESC, method, params""", values).to_pylist()
+    out = []
+    for row in rows:
+        low, high = t_interval(row["mean"], row["sd"], row["runs"])
+        pairs = row["pairs"] or 0
+        diff_low, diff_high = t_interval(row["diff"], row["diff_sd"], pairs)
+        out.append({
+            "setting": setting_label(row["method"], row["params"]), "method": row["method"], "params": row["params"],
+            "runs": row["runs"], "mean": row["mean"], "ci_low": low, "ci_high": high,
+            "pairs": pairs, "paired_mean": row["paired_mean"], "baseline_mean": row["baseline_mean"],
+            "diff": row["diff"], "diff_ci_low": diff_low, "diff_ci_high": diff_high,
+            "p_value": paired_p(row["diff"], row["diff_sd"], pairs),
+        })
+    return _table(out, COMPARISON_COLUMNS)
+
+
+COMPARISON_COLUMNS = ("setting", "method", "params", "runs", "mean", "ci_low", "ci_high", "pairs", "paired_mean",
+                      "baseline_mean", "diff", "diff_ci_low", "diff_ci_high", "p_value")
+BEST_OF_N_COLUMNS = ("setting", "method", "params", "size", "units", "ensemble_mean", "ensemble_best", "best_of_n",
+                     "baseline_mean", "diff", "diff_ci_low", "diff_ci_high", "p_value", "diff_best",
+                     "diff_best_ci_low", "diff_best_ci_high")
+
+
+def ensemble_vs_best_of_n(connection, where: RunFilter, kind: str = "score") -> pa.Table:
+    """Per ensemble setting: units, the ensemble's member mean and best member, the best of N baseline runs with the
+    same seeds, and the paired differences (member mean − best of N; best member − best of N) with CIs."""
+    sources, values = _sources(where, kind)
+    rows = connection.query(f"""
+        WITH {sources},
+        members AS (SELECT r.unit_id, r.method, r.params, r.value, b.v AS base
+                    FROM r LEFT JOIN base b USING (model, settings, task_id, seed)
+                    WHERE starts_with(r.method, 'ensemble')),
+        units AS (SELECT unit_id, method, params, count(*) AS size, avg(value) AS ensemble_mean,
+                         max(value) AS ensemble_best, max(base) AS best_of_n, avg(base) AS baseline_mean
+                  FROM members GROUP BY ALL HAVING count(base) = count(*))
+        SELECT method, params, size, count(*) AS units, avg(ensemble_mean) AS ensemble_mean,
+               avg(ensemble_best) AS ensemble_best, avg(best_of_n) AS best_of_n, avg(baseline_mean) AS baseline_mean,
+               avg(ensemble_mean - best_of_n) AS diff, stddev_samp(ensemble_mean - best_of_n) AS diff_sd,
+               avg(ensemble_best - best_of_n) AS diff_best, stddev_samp(ensemble_best - best_of_n) AS diff_best_sd
+        FROM units GROUP BY ALL ORDER BY method, params, size""", values).to_pylist()
+    out = []
+    for row in rows:
+        low, high = t_interval(row["diff"], row["diff_sd"], row["units"])
+        best_low, best_high = t_interval(row["diff_best"], row["diff_best_sd"], row["units"])
+        out.append({**{key: row[key] for key in BEST_OF_N_COLUMNS if key in row},
+                    "setting": setting_label(row["method"], row["params"]),
+                    "diff_ci_low": low, "diff_ci_high": high,
+                    "p_value": paired_p(row["diff"], row["diff_sd"], row["units"]),
+                    "diff_best_ci_low": best_low, "diff_best_ci_high": best_high})
+    return _table(out, BEST_OF_N_COLUMNS)
+
+
+def _table(rows: list[dict], columns) -> pa.Table:
+    if not rows:
+        return pa.table({column: pa.array([], pa.float64()) for column in columns})
+    return pa.Table.from_pylist([{column: row.get(column) for column in columns} for row in rows])

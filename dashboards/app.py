@@ -1,0 +1,38 @@
+"""cos-ray dashboard: sweeps, runs, method comparison, Chain-of-Steps, probes and a read-only SQL box over a store.
+
+    cos-ray dashboard --out results            # or: streamlit run dashboards/app.py -- --out results
+
+The store is read through DuckDB only (`cos_ray.dashboard`: the queries, testable without Streamlit); this script
+picks the view and the filters and hands them to `views/`. One view runs per page load, and media are read only when
+a view shows them, so the first paint stays fast on large stores. No torch, no model: the dashboard reads the store
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `views` beside this script
+
+from views import chain, common, compare, probes, runs, sql, sweeps  # noqa: E402
+
+VIEWS = {"Sweeps": sweeps.render, "Runs": runs.render, "Compare": compare.render, "Chain-of-Steps": chain.render,
+         "Probes": probes.render, "SQL": sql.render}
+
+st.set_page_config(page_title="cos-ray", layout="wide")
+uri = common.store_uri(sys.argv)
+connection = common.connect(uri)
+
+wanted = st.query_params.get("view", "Sweeps")
+view = st.sidebar.radio("View", list(VIEWS), index=list(VIEWS).index(wanted) if wanted in VIEWS else 0,
+                        key="view")
+st.query_params["view"] = view
+st.sidebar.caption(f"store: {connection.store.uri}")
+if st.sidebar.button("Reload", help="read the store's files again (a running sweep adds units)"):
+    common.reload()
+    st.rerun()
+where = common.sidebar_filters(connection)
+VIEWS[view](connection, where)

@@ -1,0 +1,47 @@
+"""Method comparison: mean score per setting with 95% CIs paired by task and seed, and ensembles vs best of N."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+from views.common import cached
+
+NUMBER = st.column_config.NumberColumn(format="%.4f")
+
+
+def render(connection, where) -> None:
+    st.header("Method comparison")
+    kinds = cached(connection, "compare.score_kinds", where)
+    if not kinds:
+        st.info("no scored runs match the filters")
+        return
+    for kind in kinds:
+        _one_kind(connection, where, kind)
+
+
+def _one_kind(connection, where, kind: str) -> None:
+    st.subheader(f"Score: {kind}")
+    table = cached(connection, "compare.method_comparison", where, kind)
+    frame = table.to_pandas()
+    st.caption("mean with its 95% t interval over runs; diff: the setting minus the baseline on the same (task, "
+               "seed, model, sampler settings), with the paired t-test's 95% interval and p-value")
+    st.dataframe(frame.drop(columns=["method", "params"]), hide_index=True, width="stretch",
+                 column_config={column: NUMBER for column in frame.columns if frame[column].dtype.kind == "f"})
+    if len(frame):
+        base = alt.Chart(frame).encode(y=alt.Y("setting:N", title=None))
+        chart = (base.mark_rule().encode(x=alt.X("ci_low:Q", title=f"mean {kind}", scale=alt.Scale(zero=False)),
+                                         x2="ci_high:Q")
+                 + base.mark_point(filled=True, size=60).encode(x="mean:Q", tooltip=["setting", "runs", "mean"]))
+        st.altair_chart(chart, width="stretch")
+
+    best = cached(connection, "compare.ensemble_vs_best_of_n", where, kind)
+    st.markdown(f"**Ensemble vs best of N baseline runs with the same seeds** ({kind})")
+    if best.num_rows == 0:
+        st.info("no ensemble unit whose seeds all have baseline runs")
+        return
+    frame = best.to_pandas()
+    st.caption("per ensemble unit: its members' mean and best member vs the best baseline run among the same N "
+               "seeds on the same task; diff = member mean − best of N, diff_best = best member − best of N")
+    st.dataframe(frame.drop(columns=["method", "params"]), hide_index=True, width="stretch",
+                 column_config={column: NUMBER for column in frame.columns if frame[column].dtype.kind == "f"})
