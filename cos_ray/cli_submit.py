@@ -58,3 +58,32 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@click.command()
+@click.argument("sweep")
+@click.option("--out", default="./results", show_default=True, help="Results store (path or URI).")
+@click.option("--sample", type=int, default=3, show_default=True, help="Finished units rerun, drawn at random.")
+@click.option("--unit", "unit_ids", multiple=True, help="Rerun this unit (repeatable) instead of a sample.")
+@click.option("--spec", "spec_path", help="The spec the sweep ran (default: its path in the sweeps table).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@_reports_errors
+def verify(sweep, out, sample, unit_ids, spec_path, seed):
+    """Rerun a sample of SWEEP's finished units (id or name) and report every stored value that differs.
+
+    Times, durations and worker names aside, a rerun on the same hardware must reproduce every row: exit 0 if it
+    does, 1 listing the differences if not. Runs on an embedded Ray cluster, or on $RAY_ADDRESS's.
+    """
+    from cos_ray.store.location import Store
+    from cos_ray.sweep.runner import connect_ray
+    from cos_ray.sweep.verify import verify_sweep
+
+    store = Store(out)
+    connect_ray()
+    units, differences = verify_sweep(store, sweep, sample=sample, unit_ids=unit_ids, spec_path=spec_path, seed=seed)
+    for difference in differences:
+        click.echo(str(difference))
+    changed = sorted({difference.unit_id for difference in differences})
+    click.echo(f"verified {len(units)} unit(s): " + (f"{len(changed)} differ ({', '.join(changed)})" if changed
+                                                       else "every row reproduced"))
+    sys.exit(1 if differences else 0)

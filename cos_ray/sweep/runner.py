@@ -13,6 +13,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from cos_ray.cluster.waits import Timeouts
 from cos_ray.errors import CosRayError, UsageError
@@ -57,7 +58,7 @@ def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeo
     sweep.write("running")
     try:
         if todo:
-            _run_units(spec, store, todo, report, retries, timeouts, progress)
+            run_units(spec, store, todo, report, retries, timeouts, progress)
     except KeyboardInterrupt:
         sweep.write("interrupted", finished=True)
         raise
@@ -82,14 +83,17 @@ class _SweepRecord:
         from cos_ray.store.write import write_sweep
 
         self.report.status = status
+        source = Path(self.spec.source)
+        source = str(source.resolve()) if source.is_file() else self.spec.source  # `cos-ray verify` reads it back
         write_sweep(self.store, sweep_row(
-            self.report.sweep_id, self.spec.name, self.spec.source, self.spec.data, self.spec.model.name,
+            self.report.sweep_id, self.spec.name, source, self.spec.data, self.spec.model.name,
             [unit.unit_id for unit in self.units], status, done=self.report.skipped + self.report.done,
             failed=self.report.failed, started_at=self.started,
             finished_at=datetime.now(timezone.utc) if finished else None))
 
 
-def _run_units(spec, store, todo, report: SweepReport, retries: int, timeouts: Timeouts, show: bool) -> None:
+def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts: Timeouts = Timeouts(),
+              show: bool = True) -> None:
     """Feed the units to the coordinator's groups, writing each unit as it ends; Ctrl-C kills the workers."""
     from cos_ray.cluster.coordinator import Coordinator
     from cos_ray.provenance import sweep_provenance
