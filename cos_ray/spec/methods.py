@@ -280,9 +280,9 @@ class SwapSpec(MethodSpec, SpecNode):
             try:
                 _folder_task(source.folder, context.base)
             except Exception as err:  # noqa: BLE001 - UsageError naming the folder
-                problems.append((f"{where}.folder" if not isinstance(self.source, str) else where, str(err)))
+                problems.append((f"{where}.folder", str(err)))
         elif tasks is not None and source.task is not None and source.task >= len(tasks):
-            problems.append((f"{where}.task" if not isinstance(self.source, int) else where,
+            problems.append((f"{where}.task",
                              f"task {source.task} is out of range 0-{len(tasks) - 1} (the sweep has {len(tasks)})"))
         elif tasks is not None and source.offset is not None and len(tasks) < 2:
             problems.append((where, "a swap with the next task needs at least 2 tasks; give source: {folder: ...}"))
