@@ -103,9 +103,10 @@ main.add_command(cli_sweep.spec)
 main.add_command(cli_sweep.sql)
 main.add_command(cli_sweep.compact)
 
-from cos_ray.cli_submit import submit, verify  # noqa: E402  (ray, torch imported only when a sweep runs here)
+from cos_ray.cli_submit import export, submit, verify  # noqa: E402  (ray, torch imported only when a sweep runs here)
 main.add_command(submit)
 main.add_command(verify)
+main.add_command(export)
 
 from cos_ray import cli_jobs  # noqa: E402  (status, logs, stop, list: sweeps as Ray Jobs; ray imported in the bodies)
 for _command in cli_jobs.COMMANDS:

@@ -87,3 +87,21 @@ def verify(sweep, out, sample, unit_ids, spec_path, seed):
     click.echo(f"verified {len(units)} unit(s): " + (f"{len(changed)} differ ({', '.join(changed)})" if changed
                                                        else "every row reproduced"))
     sys.exit(1 if differences else 0)
+
+
+@click.command(name="export")
+@click.argument("sweep")
+@click.option("--evalkit", "target", required=True, type=click.Path(file_okay=False),
+              help="Folder to lay the videos out in: {method}/seed-{seed}/{split}/{task}/{idx}.mp4.")
+@click.option("--out", default="./results", show_default=True, help="Results store (path or URI).")
+@click.option("--overwrite", is_flag=True, help="Replace method/seed folders that exist.")
+@_reports_errors
+def export(sweep, target, out, overwrite):
+    """Export SWEEP's videos (id or name) for VBVR-EvalKit: one folder per method and seed."""
+    from cos_ray.store.location import Store
+    from cos_ray.sweep.export import export_sweep
+
+    labels = export_sweep(Store(out), sweep, target, overwrite=overwrite)
+    for label, params in labels.items():
+        click.echo(f"{label}: params {params}")
+    click.echo("score each with: python evaluate.py --videos_path DIR/METHOD/seed-S --gt_path VBVR_BENCH")
