@@ -41,6 +41,7 @@ class MethodSpec:
         return None
 
     perturbs = False  # a perturbation of the clean run: the probes' sensitivity compares the two
+    runs_model = True  # False: a trivial baseline, made on the driver without model time (cos_ray.sweep.trivial)
 
     def check_against(self, num_layers: int, steps: int | None, path: str):
         """Problems that need the model and sampler (layer and step ranges): (path, message) pairs."""
@@ -320,6 +321,23 @@ def _folder_task(folder: str, base: Path):
     return tasks[0]
 
 
+@dataclass(frozen=True)
+class FirstFrameSpec(MethodSpec, SpecNode):
+    """Trivial baseline: the input image held for the whole video. What a score means is read against it."""
+
+    name = "first_frame"
+    runs_model = False
+
+
+@dataclass(frozen=True)
+class GroundTruthSpec(MethodSpec, SpecNode):
+    """Trivial baseline: the task's reference video (`ground_truth.mp4`), the top of a scorer's range."""
+
+    name = "ground_truth"
+    runs_model = False
+
+
 METHODS = {"baseline": BaselineSpec, "ensemble": EnsembleSpec, "noise_at_step": NoiseAtStepSpec,
-           "noise_at_frame": NoiseAtFrameSpec, "swap": SwapSpec}
+           "noise_at_frame": NoiseAtFrameSpec, "swap": SwapSpec, "first_frame": FirstFrameSpec,
+           "ground_truth": GroundTruthSpec}
 MethodSpec.registry = METHODS

@@ -60,7 +60,8 @@ def plan(spec: Spec, units: list[Unit]) -> Plan:
     per_pass: dict = {}
     for unit in units:
         runs = len(unit.seeds)
-        count = passes_per_run(unit.settings) * runs
+        runs_model = unit.method_spec is None or unit.method_spec.runs_model  # trivial baselines cost nothing
+        count = passes_per_run(unit.settings) * runs if runs_model else 0
         key = repr(unit.settings)
         if key not in per_pass:
             per_pass[key] = flops_per_pass(unit.model, unit.settings)

@@ -94,22 +94,46 @@ class _SweepRecord:
 
 def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts: Timeouts = Timeouts(),
               show: bool = True) -> None:
-    """Feed the units to the coordinator's groups, writing each unit as it ends; Ctrl-C kills the workers."""
-    from cos_ray.cluster.coordinator import Coordinator
+    """Run the units, writing each as it ends: trivial baselines here, model units on the coordinator's groups.
+
+    Ctrl-C kills the workers (no worker group is started when every unit is a trivial baseline)."""
     from cos_ray.provenance import sweep_provenance
     from cos_ray.sweep.progress import SweepProgress
 
-    connect_ray()
     shared = sweep_provenance(spec)
-    groups = min(len(todo), spec.model.groups or fit_groups(spec.model))
     progress = SweepProgress(len(todo), report.skipped, enabled=show)
+
+    def record(unit, attempt: _Attempt) -> None:
+        ok, seconds, error = _record(store, unit, attempt, report.sweep_id, shared)
+        report.done += ok
+        report.failed += not ok
+        progress.unit_ended(unit.unit_id, ok, seconds, error)
+
+    model_units = [unit for unit in todo if unit.method_spec is None or unit.method_spec.runs_model]
+    progress.start()
+    try:
+        for unit in todo:
+            if unit not in model_units:
+                progress.unit_started()
+                record(unit, _attempt_trivial(unit))
+        if model_units:
+            _run_on_groups(spec, model_units, retries, timeouts, progress, record)
+    finally:
+        progress.finish()
+
+
+def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, record) -> None:
+    """Feed model units to the worker groups, as many at once as there are groups; `record` each as it ends."""
+    from cos_ray.cluster.coordinator import Coordinator
+
+    connect_ray()
+    groups = min(len(units), spec.model.groups or fit_groups(spec.model))
     coordinator = Coordinator(spec.model.name, (1,) * spec.model.workers, groups=groups, lora=spec.model.lora,
                               gpus_per_worker=spec.model.gpus_per_worker, timeouts=timeouts)
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
-    progress.start()
     try:
         pending = {}
-        queue = list(todo)
+        queue = list(units)
         while queue or pending:
             while queue and len(pending) < groups:  # submit as groups free up, so `running` counts real work
                 unit = queue.pop(0)
@@ -118,12 +142,8 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
             ended, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ended:
                 unit = pending.pop(future)
-                ok, seconds, error = _record(store, unit, future.result(), report.sweep_id, shared)
-                report.done += ok
-                report.failed += not ok
-                progress.unit_ended(unit.unit_id, ok, seconds, error)
+                record(unit, future.result())
     finally:
-        progress.finish()
         coordinator.shutdown()  # on Ctrl-C too: killing the workers unblocks the threads waiting on them
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -153,6 +173,18 @@ def _attempt(coordinator, unit, retries: int) -> _Attempt:
                                 CosRayError(f"{err} (failed {retries + 1} time(s))"))
         except Exception as err:  # noqa: BLE001 - deterministic: the same unit would fail again
             return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc), err)
+
+
+def _attempt_trivial(unit) -> _Attempt:
+    """A trivial baseline's unit, made here (`cos_ray.sweep.trivial`); never raises."""
+    from cos_ray.sweep.trivial import run_trivial
+
+    started = datetime.now(timezone.utc)
+    try:
+        members, workers = run_trivial(unit)
+    except Exception as err:  # noqa: BLE001 - reported as the unit's failure
+        return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc), err)
+    return _Attempt(members, workers, (len(unit.seeds),), started, datetime.now(timezone.utc))
 
 
 def _record(store, unit, attempt: _Attempt, sweep_id: str, shared: dict) -> tuple[bool, float, str | None]:
