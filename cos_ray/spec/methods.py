@@ -164,7 +164,7 @@ class NoiseAtStepSpec(MethodSpec, SpecNode):
     perturbs = True
     step: int | str | list[int] = "0-100%"
     strength: float = 1.0
-    seed: int = 0
+    seed: int = 1  # not 0: the engine seeds the noise with seed·1000003 + run seed, which for 0 is the run's own seed
 
     def check(self):
         yield from _check_strength(self)
@@ -194,7 +194,7 @@ class NoiseAtFrameSpec(MethodSpec, SpecNode):
     perturbs = True
     frame: int | str | list[int] = "0-100%"
     strength: float = 1.0
-    seed: int = 0
+    seed: int = 1  # see NoiseAtStepSpec.seed
 
     def check(self):
         yield from _check_strength(self)
