@@ -3,7 +3,8 @@
 What the sweep calls. Groups and their loaded models are reused across units: a unit with another layout re-forms
 the process group over the same workers (milliseconds), never reloads a model. Independent runs (no ensemble) go
 through the same workers, each worker sampling its seeds on its own, with no collective. A group that failed is torn
-down and rebuilt, lazily, for the next unit; retrying the failed unit is the caller's decision (see `errors.py`).
+down and rebuilt, lazily, for the next unit; `run_with_retries` runs a unit again on the fresh group after an
+infrastructure failure (the policy is in `retry.py`), `run` / `run_placed` make one attempt and raise.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import dataclasses
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cos_ray.cluster.unit import Unit
 from cos_ray.cluster.waits import Timeouts
@@ -24,8 +25,14 @@ class UnitOutcome:
     """One unit's members (in member order), or the error that failed it."""
 
     unit: Unit  # with its layout resolved (unless resolving it failed)
-    members: list | None = None  # list[MemberResult]
+    members: list | None = None  # list[MemberResult]; only ever from an attempt that succeeded on every worker
     error: BaseException | None = None
+    workers: list = field(default_factory=list)  # describe() of the workers that ran it
+    attempts: list = field(default_factory=list)  # retry.Attempt per try, the last one deciding
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.members is not None
 
 
 class Coordinator:
@@ -37,7 +44,9 @@ class Coordinator:
 
     def __init__(self, model: str, layout=(1,), *, groups: int = 1, device: str | None = None,
                  lora: dict | None = None, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
-                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None):
+                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None):
+        """`on_build(group)` is called with each group once built (its models loaded), before it runs anything - the
+        first groups and every group rebuilt after a failure (fault drills, warm-ups)."""
         import ray
 
         if groups < 1:
@@ -55,6 +64,7 @@ class Coordinator:
         self._lock = threading.Condition()
         self._built = 0
         self._closed = False
+        self.on_build = on_build
         with ThreadPoolExecutor(groups) as pool:  # groups load their models in parallel
             futures = [pool.submit(self._build, index) for index in range(groups)]
         for index, future in enumerate(futures):
@@ -71,8 +81,20 @@ class Coordinator:
         if self._closed:
             raise UsageError("this coordinator was shut down; create a new one")
         self._built += 1
-        return WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, timeouts=self.timeouts,
-                           name=f"group-{index}.{self._built}", **self.resources)
+        group = WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, timeouts=self.timeouts,
+                            name=f"group-{index}.{self._built}", **self.resources)
+        if self.on_build is not None:
+            try:
+                self.on_build(group)
+            except BaseException:
+                group.shutdown()
+                raise
+        return group
+
+    @property
+    def built(self) -> int:
+        """Groups built so far (the first ones and every rebuild after a failure)."""
+        return self._built
 
     # -- units ---------------------------------------------------------------------------------------------------
     def resolve(self, unit: Unit) -> Unit:
@@ -89,27 +111,45 @@ class Coordinator:
         return self.run_placed(unit)[0]
 
     def run_placed(self, unit: Unit) -> tuple[list, list, Unit]:
-        """`run`, saying where it ran: (members, its group's workers as `describe()` dicts, the resolved unit)."""
+        """`run`, saying where it ran: (members, its group's workers as `describe()` dicts, the resolved unit).
+
+        One attempt: an infrastructure failure (`ClusterError`) leaves the group torn down and is raised."""
+        from cos_ray.cluster.errors import ClusterError
+
         unit = self.resolve(unit)
         index = self._acquire()
         try:
             group = self._groups[index]
             if group is None or not group.alive:  # torn down by an earlier failure: a fresh group, fresh workers
                 group = self._groups[index] = self._build(index)
-            return group.run(unit), list(group.info), unit
+            try:
+                return group.run(unit), list(group.info), unit
+            except ClusterError:
+                group.shutdown()  # the group is the unit of failure, whichever wait gave up (idempotent)
+                raise
         finally:
             self._release(index)
 
-    def run_units(self, units) -> list[UnitOutcome]:
+    def run_with_retries(self, unit: Unit, retries: int = 2) -> UnitOutcome:
+        """Run a unit, retrying infrastructure failures from step 0 on a fresh group up to `retries` times (see
+        `retry.py`); never raises. The outcome holds the members or the error, and every attempt."""
+        from cos_ray.cluster.retry import run_with_retries
+
+        return run_with_retries(self, UnitOutcome(unit), retries)
+
+    def run_units(self, units, retries: int = 0) -> list[UnitOutcome]:
         """Run many units, as many at once as there are groups; outcomes in the order of `units`, never raising."""
+        from cos_ray.cluster.retry import run_with_retries
+
         outcomes = [UnitOutcome(unit) for unit in units]
 
         def one(outcome: UnitOutcome) -> None:
             try:
                 outcome.unit = self.resolve(outcome.unit)
-                outcome.members = self.run(outcome.unit)
-            except Exception as err:  # noqa: BLE001 - reported per unit; the caller decides on retries
+            except Exception as err:  # noqa: BLE001 - reported per unit
                 outcome.error = err
+                return
+            run_with_retries(self, outcome, retries)
 
         with ThreadPoolExecutor(len(self._groups)) as pool:
             list(pool.map(one, outcomes))

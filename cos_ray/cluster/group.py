@@ -98,7 +98,9 @@ class WorkerGroup:
 
         A deterministic failure (a `CosRayError` that is not a `ClusterError`, e.g. a bad layer range or NaN in a
         merged state) reaches every member together, so the group is still in step and is kept. A member that died,
-        stalled or failed alone leaves the others blocked in a collective: the group is torn down.
+        stalled or failed alone leaves the others blocked in a collective: the group is torn down. A deterministic
+        failure of some members only (the others waited for them in a collective) still fails the unit with that
+        reason - running it again would meet it again - but the group, out of step, is torn down.
         """
         try:
             outcomes = self._outcomes(refs, timeout, what)
@@ -110,8 +112,12 @@ class WorkerGroup:
             return outcomes
         deterministic = [err for err in errors if _deterministic(err)]
         if len(deterministic) == len(outcomes) and len({type(err) for err in deterministic}) == 1:
+            deterministic[0].failed_members = len(outcomes)  # decided together: every member failed the same way
             raise deterministic[0]
         self.shutdown()
+        if deterministic:
+            deterministic[0].failed_members = len(deterministic)
+            raise deterministic[0]
         reasons = "; ".join(f"worker {i}: {_short(outcome)}" for i, outcome in enumerate(outcomes)
                             if isinstance(outcome, BaseException))
         raise GroupFailed(f"{self.name}: {what} failed ({reasons}); the group was torn down; {CHECK}") from errors[0]
@@ -120,7 +126,9 @@ class WorkerGroup:
         """Each ref's value or exception, waiting at most `timeout` in all; stops early when a member fails alone.
 
         A member that fails with anything but a deterministic error would leave the others blocked in a collective
-        until its timeout: they are not waited for (their outcome is a `GroupFailed` saying so).
+        until its timeout: they are not waited for (their outcome is a `GroupFailed` saying so). After a deterministic
+        error the others are given `timeouts.control` more to fail the same way (they do at once when the failure was
+        collective, like NaN in a merged state); who has not answered by then is not waited for either.
         """
         import time
 
@@ -132,6 +140,10 @@ class WorkerGroup:
         while pending:
             remaining = deadline - time.monotonic()
             ready, pending = ray.wait(pending, num_returns=1, timeout=max(remaining, 0))
+            if not ready and any(_deterministic(outcome) for outcome in outcomes.values()):
+                for other in pending:
+                    outcomes[other] = GroupFailed("not waited for: another member failed deterministically")
+                break
             if not ready:
                 raise waits.WaitTimeout(
                     f"{self.name}: {what}: {len(pending)} of {len(refs)} worker(s) did not answer within {timeout:g} s "
@@ -146,6 +158,8 @@ class WorkerGroup:
                         for other in pending:
                             outcomes[other] = GroupFailed("not waited for: another member failed first")
                         pending = []
+                    else:
+                        deadline = min(deadline, time.monotonic() + self.timeouts.control)
         return [outcomes[ref] for ref in refs]
 
     def _call(self, refs, timeout: float, what: str):

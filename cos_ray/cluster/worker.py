@@ -29,14 +29,35 @@ class SeedWorker:
         self.counts = None  # seeds per worker of the current layout
         self.rank = 0
         self.state = {}  # free room for code sent with `execute` (benchmarks, probes)
+        self.shard = []  # devices each expert is sharded over (several GPUs), else empty
+        self.interventions = []  # added to every run of this worker: fault drills (see faults.py), debugging probes
 
     # -- model ---------------------------------------------------------------------------------------------------
-    def load(self, model: str, device: str | None = None, lora: dict | None = None) -> dict:
-        """Load `model` through the loader (once); returns `describe()`."""
+    def load(self, model: str, device: str | None = None, lora: dict | None = None, shard: list | None = None) -> dict:
+        """Load `model` through the loader (once); returns `describe()`.
+
+        With several GPUs visible to this actor (`gpus_per_worker` > 1; Ray sets its CUDA_VISIBLE_DEVICES), each expert
+        is sharded over all of them by a balanced device map that keeps every `WanTransformerBlock` whole; the text
+        encoder and the VAE stay on cuda:0, the collective device. `shard` names the devices explicitly (tests shard
+        over ["cpu", "cpu"], so the sharded path runs without GPUs).
+        """
         from cos_ray.model.loader import default_device, load_pipeline
 
         self.device = device or default_device()
-        self.model = load_pipeline(model, device=self.device, lora=lora)
+        devices = shard if shard is not None else shard_devices(self.device)
+        device_map = None
+        if devices:
+            import torch
+
+            from cos_ray.model.checkpoint import inspect_checkpoint
+            from cos_ray.model.sharding import sharded_device_maps
+            from cos_ray.model.source import model_directory
+
+            directory = model_directory(model)
+            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32  # the loader's default
+            device_map = sharded_device_maps(directory, tuple(inspect_checkpoint(directory).experts), devices, dtype)
+        self.model = load_pipeline(model, device=self.device, lora=lora, device_map=device_map)
+        self.shard = list(devices or [])
         return self.describe()
 
     def describe(self) -> dict:
@@ -52,6 +73,7 @@ class SeedWorker:
             "pid": os.getpid(),
             "device": self.device,
             "gpus": [str(gpu) for gpu in ray.get_gpu_ids()],
+            "shard": [str(device) for device in self.shard],
             "threads": torch.get_num_threads(),
             "versions": software_versions(),
             "model": None if model is None else {
@@ -107,7 +129,7 @@ class SeedWorker:
         if self.counts is None or len(seeds) != self.counts[self.rank]:
             raise UsageError(f"worker rank {self.rank} got {len(seeds)} seeds; its group's layout is {self.counts}")
         members = run_program(self.model, task, settings, list(seeds), program, ensemble=ensemble, x0=x0,
-                              seed_group=self.seeds)
+                              seed_group=self.seeds, interventions=list(self.interventions))
         return [_to_numpy(member) for member in members]
 
     def run_record(self, task, settings, seeds: list[int], ensemble=None) -> dict:
@@ -123,6 +145,16 @@ class SeedWorker:
     def execute(self, fn, *args, **kwargs):
         """Run `fn(worker, *args, **kwargs)` here: one generic path for code that needs the worker's model or group."""
         return fn(self, *args, **kwargs)
+
+
+def shard_devices(device: str) -> list[str] | None:
+    """The devices to shard each expert over: every GPU this actor sees when it sees more than one, else None."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    count = torch.cuda.device_count()
+    return [f"cuda:{index}" for index in range(count)] if count > 1 else None
 
 
 def _to_numpy(member):

@@ -159,20 +159,12 @@ class _Attempt:
 
 
 def _attempt(coordinator, unit, retries: int) -> _Attempt:
-    """Run a unit, retrying infrastructure failures on a fresh group; never raises."""
-    from cos_ray.cluster.errors import ClusterError
-
-    for attempt in range(retries + 1):
-        started = datetime.now(timezone.utc)
-        try:
-            members, workers, resolved = coordinator.run_placed(unit.cluster_unit())
-            return _Attempt(members, workers, resolved.layout, started, datetime.now(timezone.utc))
-        except ClusterError as err:
-            if attempt == retries:
-                return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc),
-                                CosRayError(f"{err} (failed {retries + 1} time(s))"))
-        except Exception as err:  # noqa: BLE001 - deterministic: the same unit would fail again
-            return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc), err)
+    """Run a unit with the cluster's retry policy (`cos_ray.cluster.retry`); never raises. Times: the last attempt."""
+    outcome = coordinator.run_with_retries(unit.cluster_unit(), retries)
+    last = outcome.attempts[-1]
+    if outcome.ok:
+        return _Attempt(outcome.members, outcome.workers, outcome.unit.layout, last.started, last.finished)
+    return _Attempt(None, [], unit.layout, last.started, last.finished, outcome.error)
 
 
 def _attempt_trivial(unit) -> _Attempt:
