@@ -168,15 +168,32 @@ def test_a_unit_failing_on_every_attempt_is_reported_failed_with_its_reason(coor
     assert not coordinator.groups[0].alive  # torn down after the last attempt; the next unit builds a fresh one
 
 
-def test_a_deterministic_failure_of_one_member_is_not_retried(coordinator, unit):
-    """Bad input seen by one member only (a UsageError at step 0, before the merge) fails the unit at once with its
-    reason; the other member, left waiting in the all-reduce, is not waited for, and the group (out of step) goes."""
-    outcome = coordinator.run_with_retries(unit, retries=0)  # builds the fresh group (no fault on it)
-    assert outcome.ok, outcome.error
-    faults.inject(coordinator.groups[0], 1, faults.RaiseAt(step=0, message="bad input on this member"))
+def test_a_deterministic_failure_of_one_member_is_not_retried_nor_waited_for(ray_cluster):
+    """Bad input seen by one member only fails the unit with its reason (not a retryable GroupFailed): the other member,
+    blocked in a collective, is waited for `timeouts.control` at most, and the group (out of step) is torn down.
+    Plain Ray tasks stand for the members (no model, no rebuild)."""
+    from cos_ray.cluster.group import WorkerGroup
+    from cos_ray.cluster.retry import retryable
+    from cos_ray.errors import UsageError
+
+    @ray_cluster.remote(num_cpus=0.1, max_retries=0)
+    def bad_input():
+        from cos_ray.errors import UsageError
+
+        raise UsageError("bad input on this member")
+
+    @ray_cluster.remote(num_cpus=0.1, max_retries=0)
+    def blocked_in_a_collective():
+        time.sleep(120)
+
+    group = object.__new__(WorkerGroup)  # only the waiting logic is under test
+    group.name, group.workers, group.placement, group.layout = "fake", [], None, (1, 1)
+    group.timeouts = Timeouts(control=3)
+    refs = [blocked_in_a_collective.remote(), bad_input.remote()]
     start = time.monotonic()
-    outcome = coordinator.run_with_retries(unit, retries=2)
-    assert not outcome.ok and len(outcome.attempts) == 1 and outcome.members is None
-    assert type(outcome.error).__name__ == "UsageError" and "bad input on this member" in str(outcome.error)
-    assert time.monotonic() - start < TIMEOUTS.control + 20
-    assert not coordinator.groups[0].alive
+    with pytest.raises(UsageError, match="bad input on this member") as failure:
+        group._collect(refs, 60, "fake unit")
+    assert time.monotonic() - start < 3 + 20
+    assert failure.value.failed_members == 1 and not retryable(failure.value)
+    assert group.layout is None  # shut down
+    ray_cluster.cancel(refs[0], force=True)

@@ -34,3 +34,21 @@ def test_model_loaded_with_device_maps_runs_like_the_unsharded_one(preset_cache,
     (a,) = run_trajectory(sharded, task, tiny_settings, [2])
     (b,) = run_trajectory(plain, task, tiny_settings, [2])
     assert np.abs(a.video - b.video).max() < 1e-6
+
+
+def test_a_worker_given_several_devices_loads_each_expert_sharded(preset_cache, task, tiny_settings):
+    """The worker's sharded-loading path (what it does when it sees several GPUs), over two CPU slots, in process."""
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    from cos_ray.cluster.worker import SeedWorker, shard_devices
+
+    assert shard_devices("cpu") is None  # CPU workers, and workers with one GPU, load whole experts
+    worker = SeedWorker()
+    info = worker.load("tiny", "cpu", shard=["cpu", "cpu"])
+    assert info["shard"] == ["cpu", "cpu"]
+    for expert in (worker.model.pipe.transformer, worker.model.pipe.transformer_2):
+        blocks = {key for key in expert.hf_device_map if key.startswith("blocks.")}
+        assert blocks and all(key.count(".") == 1 for key in blocks)  # whole blocks
+    worker.counts = [1]
+    (member,) = worker.run(task, tiny_settings.replace(steps=2), [3])
+    (plain,) = run_trajectory(load_pipeline("tiny", device="cpu"), task, tiny_settings.replace(steps=2), [3])
+    assert np.abs(member.video - plain.video).max() < 1e-6
