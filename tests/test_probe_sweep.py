@@ -81,7 +81,7 @@ def test_the_probes_job_validates():
 
 PROBE_SWEEP = """\
 name: probe-test
-model: {name: tiny, workers: 1, groups: 2}
+model: {name: tiny, workers: 1, groups: 1}
 tasks: {generate: {family: maze, n: 1, seed: 0, params: {cells: 3}}}
 seeds: [0]
 sampler: {steps: 4, frames: 5, height: 128, width: 128}   # 8x8 tokens: some lie on the maze's foreground
