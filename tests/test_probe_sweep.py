@@ -74,7 +74,7 @@ def test_the_probes_job_validates():
     counts = {}
     for unit in units:
         counts[unit.method] = counts.get(unit.method, 0) + 1
-    assert counts == {"baseline": 2, "noise_at_step": 20, "noise_at_frame": 6, "swap": 80}
+    assert counts == {"baseline": 1, "noise_at_step": 10, "noise_at_frame": 3, "swap": 40}
 
 
 # -- a real probe sweep on the session Ray cluster -------------------------------------------------------------------
@@ -98,7 +98,8 @@ probes:
 
 @pytest.fixture(scope="module")
 def probe_sweep(ray_cluster, task_dir, tmp_path_factory):
-    """(units, store) of a 4-unit probe sweep: baseline, noise at step 2, noise at latent frame 1, swap at layer 20."""
+    """(units, store) of a 4-unit probe sweep on one maze: baseline, noise at step 2, noise at latent frame 1, swap at
+    layer 20 with run B from a task folder."""
     from cos_ray.spec.load import load_spec
     from cos_ray.store.location import Store
     from cos_ray.sweep.runner import run_sweep
