@@ -40,9 +40,10 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
         from cos_ray.cluster.jobs import submit_and_follow
 
         sys.exit(submit_and_follow(address, spec_path, out, wait=not no_wait, extra_args=["--retries", retries]))
-    from cos_ray.sweep.runner import EXIT_INTERRUPTED, run_sweep
+    from cos_ray.sweep.runner import EXIT_INTERRUPTED, request_stop, run_sweep
 
-    signal.signal(signal.SIGTERM, _interrupt)  # `ray job stop` and schedulers send SIGTERM: stop as on Ctrl-C
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)  # `ray job stop` and schedulers send SIGTERM: stop as on Ctrl-C
     try:
         report = run_sweep(spec_path, out, retries=retries, progress=not no_progress)
     except KeyboardInterrupt:
@@ -54,10 +55,6 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
         click.echo("failed units are retried by submitting again; see: cos-ray sql \"select unit_id, error from runs "
                    "where status = 'failed'\"" + (f" --out {report.store}" if out else ""), err=True)
     sys.exit(report.exit_code)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 @click.command()

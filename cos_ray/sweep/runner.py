@@ -10,6 +10,7 @@ state) fail the unit at once. When no unit is left to run, the store is compacte
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +20,22 @@ from cos_ray.cluster.waits import Timeouts
 from cos_ray.errors import CosRayError, UsageError
 
 EXIT_INTERRUPTED = 130
+WAKE_S = 0.5  # how often the loop waiting on units looks at `stop_requested`
+
+# Set by `request_stop` (SIGINT, SIGTERM). The KeyboardInterrupt it also raises can land where Python swallows it
+# (a finalizer, logging's at-fork lock release while Ray forks), so the loops below check the flag as well.
+stop_requested = threading.Event()
+
+
+def request_stop(signum=None, frame=None) -> None:
+    """Signal handler: stop the sweep as on Ctrl-C (finished units stay, the sweep is marked interrupted)."""
+    stop_requested.set()
+    raise KeyboardInterrupt
+
+
+def _stop_if_requested() -> None:
+    if stop_requested.is_set():
+        raise KeyboardInterrupt
 
 
 @dataclass
@@ -114,6 +131,7 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
     try:
         for unit in todo:
             if unit not in model_units:
+                _stop_if_requested()
                 progress.unit_started()
                 record(unit, _attempt_trivial(unit))
         if model_units:
@@ -139,7 +157,8 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
                 unit = queue.pop(0)
                 pending[pool.submit(_attempt, coordinator, unit, retries)] = unit
                 progress.unit_started()
-            ended, _ = wait(pending, return_when=FIRST_COMPLETED)
+            ended, _ = wait(pending, timeout=WAKE_S, return_when=FIRST_COMPLETED)
+            _stop_if_requested()
             for future in ended:
                 unit = pending.pop(future)
                 record(unit, future.result())
@@ -211,11 +230,17 @@ def connect_ray() -> None:
 
     if ray.is_initialized():
         return
+    import signal
+    import threading
+
+    on_term = signal.getsignal(signal.SIGTERM)
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     else:
         ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if callable(on_term) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)  # ray.init installs its own SIGTERM handler (log and die): keep ours
 
 
 def fit_groups(model) -> int:
