@@ -44,7 +44,7 @@ def lock_in(connection, where: RunFilter) -> pa.Table:
         SELECT method, count(*) AS runs, count(score) AS scored, count(lock_in_step) AS locked,
                count(lock_in_step) / nullif(count(score), 0) AS locked_share,
                avg(lock_in_step) AS mean_lock_in_step, median(lock_in_step) AS median_lock_in_step,
-               avg(TRY_CAST(json_extract_string(scores, '$.flips') AS DOUBLE)) AS mean_flips
+               avg(coalesce(flips, TRY_CAST(json_extract_string(scores, '$.flips') AS INTEGER))) AS mean_flips
         FROM runs WHERE {clause} GROUP BY 1 ORDER BY 1""", values)
 
 

@@ -22,7 +22,8 @@ from cos_ray.dashboard.filters import RunFilter, setting_label
 
 SCORE_KINDS = {
     "score": "score",  # the task-specific score of the final video (the scorer's own rules)
-    "overall": "TRY_CAST(json_extract_string(scores, '$.overall') AS DOUBLE)",  # VBVR's weighted overall
+    # VBVR's weighted five-dimension score (older stores kept it only in the scores JSON)
+    "score_overall": "coalesce(score_overall, TRY_CAST(json_extract_string(scores, '$.overall') AS DOUBLE))",
 }
 BASELINE = "baseline"
 

@@ -68,8 +68,30 @@ def noise_outcomes(connection, where: RunFilter, kind: str = "score") -> pa.Tabl
 
 
 def swap_outcomes(connection, where: RunFilter, kind: str = "score") -> pa.Table:
-    """Latent-swap outcome by the layer swapped: mean score of run A after taking run B's layer."""
-    return _by_parameter(connection, where, {SWAP[0]: SWAP[1]}, kind)
+    """Latent-swap outcome by the layer swapped: run A's mean score after taking run B's layer, next to the
+    baselines of A (same task and seed) and of B (`params.source_task`, same seed) - which answer did A keep?"""
+    expr = SCORE_KINDS[kind]
+    clause, values = where.where()
+    base_clause, base_values = where.where(methods=False)
+    rows = connection.query(f"""
+        WITH s AS (SELECT TRY_CAST(json_extract_string(params, '$.{SWAP[1]}') AS INTEGER) AS position, task_id,
+                          json_extract_string(params, '$.source_task') AS source_task, seed,
+                          coalesce(model, '') AS model, coalesce(settings, '') AS settings, {expr} AS v
+                   FROM runs WHERE ({clause}) AND method = '{SWAP[0]}' AND {expr} IS NOT NULL),
+        base AS (SELECT task_id, seed, coalesce(model, '') AS model, coalesce(settings, '') AS settings,
+                        avg({expr}) AS v
+                 FROM runs WHERE ({base_clause}) AND method = 'baseline' AND {expr} IS NOT NULL GROUP BY ALL)
+        SELECT '{SWAP[0]}' AS method, s.position, count(*) AS runs, avg(s.v) AS mean, stddev_samp(s.v) AS sd,
+               avg(a.v) AS a_alone, avg(b.v) AS b_alone
+        FROM s LEFT JOIN base a ON a.task_id = s.task_id AND a.seed = s.seed AND a.model = s.model
+                                   AND a.settings = s.settings
+               LEFT JOIN base b ON b.task_id = s.source_task AND b.seed = s.seed AND b.model = s.model
+                                   AND b.settings = s.settings
+        GROUP BY ALL ORDER BY 2""", [*values, *base_values]).to_pylist()
+    for row in rows:
+        row["ci_low"], row["ci_high"] = t_interval(row["mean"], row.pop("sd"), row["runs"])
+    columns = ("method", "position", "runs", "mean", "a_alone", "b_alone", "ci_low", "ci_high")
+    return pa.Table.from_pylist(rows) if rows else pa.table({c: pa.array([], pa.float64()) for c in columns})
 
 
 def reference_levels(connection, where: RunFilter, kind: str = "score") -> pa.Table:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from cos_ray.dashboard.compare import SCORE_KINDS
 from cos_ray.dashboard.filters import RunFilter
 
 COLUMNS = ("run_id", "sweep_id", "task_id", "task_family", "method", "params", "seed", "member", "score",
-           "overall", "lock_in_step", "status", "error", "duration_s", "worker", "device", "finished_at", "video",
-           "filmstrip")
-SORTABLE = ("run_id", "task_id", "method", "seed", "score", "overall", "lock_in_step", "duration_s", "finished_at")
-OVERALL = "TRY_CAST(json_extract_string(scores, '$.overall') AS DOUBLE)"
+           "score_overall", "lock_in_step", "status", "error", "duration_s", "worker", "device", "finished_at",
+           "video", "filmstrip")
+SORTABLE = ("run_id", "task_id", "method", "seed", "score", "score_overall", "lock_in_step", "duration_s",
+            "finished_at")
+OVERALL = SCORE_KINDS["score_overall"]
 
 
 def runs_summary(connection, where: RunFilter) -> dict:
@@ -34,9 +36,9 @@ def runs_page(connection, where: RunFilter, page: int = 0, page_size: int = 50, 
         raise ValueError(f"order: expected one of {', '.join(SORTABLE)}, got {order!r}")
     clause, values = where.where()
     direction = "DESC" if descending else "ASC"
-    stored = ", ".join(column for column in COLUMNS if column != "overall")
+    stored = ", ".join(column for column in COLUMNS if column != "score_overall")
     return connection.query(f"""
-        SELECT * FROM (SELECT {stored}, {OVERALL} AS overall FROM runs WHERE {clause})
+        SELECT * FROM (SELECT {stored}, {OVERALL} AS score_overall FROM runs WHERE {clause})
         ORDER BY {order} {direction} NULLS LAST, run_id
         LIMIT ? OFFSET ?""", [*values, int(page_size), int(page) * int(page_size)]).select(list(COLUMNS))
 
