@@ -2,8 +2,12 @@
 
 The head is started once for the module, on free ports and its own --temp-dir, with token auth disabled explicitly
 (a token file left by an earlier `ray.init()` would otherwise turn it on), and torn down through its own process
-group: never `ray stop`, which would kill every Ray process on the machine, other tests' clusters included. The sweep
-itself is not run here: jobs run small real entrypoints through the same submission path (`submit_and_follow`).
+group: never `ray stop`, which would kill every Ray process on the machine, other tests' clusters included. The head
+runs from this machine's Python (cos_ray is installed there), with the session's preset cache and one torch thread.
+
+The submission machinery is shown with small stand-in entrypoints through the same path (`submit_and_follow`); real
+sweeps (`write_small_sweep`: 8 units of the tiny preset) run as jobs through `cos-ray submit --address`, uninterrupted
+and stopped then resubmitted, and their tables are compared with the same spec run in-process (`small_sweep`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_small_sweep
 from cos_ray.cluster.jobs import submit_and_follow
 from cos_ray.errors import UsageError
+from cos_ray.store.location import Store
+from cos_ray.store.query import run_sql
+from cos_ray.store.schema import VOLATILE
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PORT_FLAGS = ["--port", "--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
               "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
@@ -64,17 +72,21 @@ def _own_processes(marker: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def head():
-    """The job server's address (http://127.0.0.1:PORT) of a head started for this module only."""
+def head(preset_cache):
+    """The job server's address (http://127.0.0.1:PORT) of a head started for this module only.
+
+    Its jobs' drivers and workers inherit the head's environment: the session's preset cache, one torch thread.
+    """
     from ray.job_submission import JobSubmissionClient
 
     temp_dir = tempfile.mkdtemp(prefix="crj-", dir="/tmp")  # short: Ray's unix sockets live under it
     ports = _free_ports(len(PORT_FLAGS))
     command = ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-               "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp_dir}",
+               "--num-cpus=4", "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={temp_dir}",
                *[f"{flag}={port}" for flag, port in zip(PORT_FLAGS, ports)]]
     log = open(Path(temp_dir) / "head.log", "w")
-    proc = subprocess.Popen(command, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = _env(COS_RAY_CACHE=str(preset_cache), COS_RAY_CPU_THREADS="1")
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{ports[1]}"
     try:
         deadline = time.monotonic() + 90
@@ -97,7 +109,7 @@ def head():
 
 def _stop_head(proc: subprocess.Popen, temp_dir: str) -> None:
     """Terminate the head we started: its process group, then anything still naming its temp dir."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -207,3 +219,93 @@ def test_relative_out_is_refused_before_anything_is_submitted(head, spec):
     with pytest.raises(UsageError, match="--out"):
         submit_and_follow(head, spec, "results/here", "refused")
     assert "refused" not in cli("list", "--address", head).stdout
+
+
+def rows(store_path, table: str, units=None) -> list[dict]:
+    """A table's rows (of `units` only, if given) in a stable order, without the columns that legitimately differ
+    between submissions; `spec_hash` too: the job specs here differ from the reference's by their name (each test
+    has its own sweep, so its own job ids), which is no part of a unit."""
+    key = "run_id" if table == "runs" else "run_id, step"
+    result = run_sql(Store(store_path), f"select * from {table} order by {key}").to_pylist()
+    skip = {*VOLATILE[table], "spec_hash", "cos_ray_commit"}  # the checkout's commit may move on while a test runs
+    return [{k: v for k, v in row.items() if k not in skip} for row in result
+            if units is None or row["unit_id"] in units]
+
+
+def finished_units(store_path: Path) -> int:
+    """Units whose runs file is in the store (a runs file marks its unit done)."""
+    folder = store_path / "runs"
+    return len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+
+
+def job_sweep(folder: Path, name: str, seeds: str = "[0]", groups: int = 2) -> tuple[Path, set]:
+    """`write_small_sweep` under its own sweep name (so its own job ids), `seeds` of the reference's, on `groups`
+    worker groups: neither the name, the seed list nor the number of groups is part of a unit id, so its units are
+    the reference's (all 8 of them with seeds [0, 1]). (spec, its unit ids)"""
+    from cos_ray.spec.expand import expand
+    from cos_ray.spec.load import load_spec
+
+    spec = write_small_sweep(folder, seeds=seeds)
+    text = spec.read_text().replace("name: small\n", f"name: {name}\n").replace("groups: 2", f"groups: {groups}")
+    spec.write_text(text)
+    return spec, {unit.unit_id for unit in expand(load_spec(spec))}
+
+
+def assert_same_tables(out: Path, reference: Path, units: set) -> None:
+    for table in ("runs", "steps"):
+        got, expected = rows(out, table), rows(reference, table, units)
+        assert got and len(got) == len(expected), f"{table}: {len(got)} rows vs {len(expected)}"
+        assert got == expected, table
+    assert len(run_sql(Store(out), "select distinct spec_hash from runs")) == 1  # every unit from the same spec
+
+
+def test_a_sweep_run_as_a_job_equals_the_same_sweep_run_here(small_sweep, head, tmp_path):
+    _, reference, _ = small_sweep
+    (spec, units), out = job_sweep(tmp_path / "spec", "as-job"), tmp_path / "results"  # 4 units
+    done = cli("submit", str(spec), "--address", head, "--out", str(out), timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Submitted job as-job-1" in done.stdout and "Job as-job-1 SUCCEEDED" in done.stdout
+    assert f"cos-ray logs as-job -f --address {head}" in done.stdout  # the next steps
+    assert f"4 unit(s): 0 already done, 4 ran, 0 failed -> {out}" in done.stdout  # the job's own output, followed
+    assert "shared storage" in done.stderr  # a local --out works on one machine only: warned
+    assert_same_tables(out, reference, units)
+    sweeps = run_sql(Store(out), "select name, status, done from sweeps").to_pylist()
+    assert sweeps == [{"name": "as-job", "status": "done", "done": len(units)}]
+
+
+def test_a_stopped_sweep_job_resubmitted_resumes_to_the_uninterrupted_tables(small_sweep, head, tmp_path,
+                                                                            monkeypatch):
+    from click.testing import CliRunner
+
+    from cos_ray.cli import main
+
+    _, reference, _ = small_sweep
+    # All 8 units, one after the other: once the model is loaded a unit takes a second or two, which leaves the stop
+    # below time to land mid-way.
+    (spec, units), out = job_sweep(tmp_path / "spec", "stopped", seeds="[0, 1]", groups=1), tmp_path / "results"
+    started = cli("submit", str(spec), "--address", head, "--out", str(out), "--no-wait")
+    assert started.returncode == 0 and "Submitted job stopped-1" in started.stdout, started.stdout + started.stderr
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    deadline = time.monotonic() + 150
+    while finished_units(out) < 1:  # stop it mid-way: once its first unit is in the store
+        assert time.monotonic() < deadline, cli("logs", "stopped", "--address", head).stdout
+        time.sleep(0.1)
+    stopped = CliRunner().invoke(main, ["stop", "stopped", "--address", head])  # `cos-ray stop`, imports warm
+    assert stopped.exit_code == 0 and "job stopped-1 STOPPED" in stopped.output, stopped.output
+    assert _status(head, "stopped") == "STOPPED"
+    before = finished_units(out)
+    assert before < len(units), "the sweep finished before it was stopped: nothing left to resume"
+    sweep = run_sql(Store(out), "select status, done from sweeps").to_pylist()
+    assert sweep == [{"status": "interrupted", "done": before}], cli("logs", "stopped-1", "--address", head).stdout
+    # SIGTERM from `cos-ray stop` reached the driver's handler: workers killed, the sweep marked interrupted
+
+    resumed = cli("submit", str(spec), "--address", head, "--out", str(out), timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Submitted job stopped-2" in resumed.stdout and "Job stopped-2 SUCCEEDED" in resumed.stdout
+    assert f"{len(units)} unit(s): {before} already done, {len(units) - before} ran, 0 failed" in resumed.stdout
+    assert_same_tables(out, reference, units)
+
+    listed = cli("list", "--address", head).stdout
+    statuses = {line.split()[0]: line.split()[2] for line in listed.splitlines()[1:]}
+    assert statuses["stopped-1"] == "STOPPED" and statuses["stopped-2"] == "SUCCEEDED", listed

@@ -5,7 +5,9 @@ by the cluster's own Python (`python -m cos_ray.cli`, so it does not depend on t
 `cos-ray` nor on its working directory: Ray starts the driver in the job's `working_dir`, which holds the spec and its
 task folders). Submission ids are `<sweep>-<n>` (see `jobs_ids`): submitting a sweep whose job is pending or running
 attaches to that job; otherwise job n+1 starts and resumes through the store, so submitting again is always safe.
-Closing the client (Ctrl-C, a lost connection) never stops the job.
+Closing the client (Ctrl-C, a lost connection) never stops the job. Stopping it (`cos-ray stop`) sends the driver
+SIGTERM and leaves it `STOP_GRACE_S` to kill its workers and mark the sweep interrupted (the job's supervisor reads
+`RAY_JOB_STOP_WAIT_TIME_S` from the job's env_vars) before Ray kills it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ METADATA_SWEEP = "cos_ray.sweep"
 METADATA_OUT = "cos_ray.out"
 METADATA_SPEC = "cos_ray.spec"
 EXIT_CODES = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 1}
+STOP_GRACE_S = 30  # `cos-ray stop`: seconds between Ray's SIGTERM to the driver and its SIGKILL (Ray's default: 3)
 
 
 def sweep_entrypoint(spec_name: str, out: str, extra_args=(), python: str = "python") -> str:
@@ -52,7 +55,8 @@ def submit_sweep(address: str | None, sweep_name: str, entrypoint: str, runtime_
         if attach:
             return Submission(submission_id, True, sweep)
         env = dict(runtime_env or {})
-        env["env_vars"] = {**env.get("env_vars", {}), "COS_RAY_SWEEP": sweep, "COS_RAY_SUBMISSION_ID": submission_id}
+        env["env_vars"] = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S), **env.get("env_vars", {}),
+                           "COS_RAY_SWEEP": sweep, "COS_RAY_SUBMISSION_ID": submission_id}
         try:
             bounded(client.submit_job, entrypoint=entrypoint, submission_id=submission_id, runtime_env=env,
                     metadata={METADATA_SWEEP: sweep, **(metadata or {})}, timeout=timeouts.submit,
