@@ -52,3 +52,32 @@ def test_a_worker_given_several_devices_loads_each_expert_sharded(preset_cache, 
     (member,) = worker.run(task, tiny_settings.replace(steps=2), [3])
     (plain,) = run_trajectory(load_pipeline("tiny", device="cpu"), task, tiny_settings.replace(steps=2), [3])
     assert np.abs(member.video - plain.video).max() < 1e-6
+
+
+def test_an_offloaded_model_runs_like_the_resident_one(preset_cache, task, tiny_settings):
+    """The one-GPU offload path (diffusers' model CPU offload, every component moved to the device when it runs),
+    with CPU as the device: both experts hooked, an ensemble and mid-loop filmstrip decodes give the same videos."""
+    from cos_ray.engine.records import X0Config
+    from cos_ray.interventions.configs import EnsembleConfig
+
+    offloaded = load_pipeline("tiny", device="cpu", offload=True)
+    plain = load_pipeline("tiny", device="cpu")
+    assert offloaded.offload and not plain.offload
+    for expert in (offloaded.pipe.transformer, offloaded.pipe.transformer_2):
+        assert hasattr(expert, "_hf_hook")  # accelerate's offload hook, beside cos-ray's block hooks
+    options = dict(ensemble=EnsembleConfig(size=2, layers="20-29", steps="0-1", merge="update"), x0=X0Config(decode_every=2))
+    a = run_trajectory(offloaded, task, tiny_settings, [2, 3], **options)
+    b = run_trajectory(plain, task, tiny_settings, [2, 3], **options)
+    for got, expected in zip(a, b):
+        assert np.abs(got.video - expected.video).max() < 1e-6
+        assert got.filmstrip is not None and np.array_equal(got.filmstrip, expected.filmstrip)
+
+
+def test_offload_and_device_maps_exclude_each_other(preset_cache):
+    import pytest
+
+    from cos_ray.errors import CheckpointError
+
+    maps = sharded_device_maps(model_directory("tiny"), ("transformer",), ["cpu", "cpu"], torch.float32)
+    with pytest.raises(CheckpointError, match="offload"):
+        load_pipeline("tiny", device="cpu", device_map=maps, offload=True)

@@ -107,6 +107,8 @@ MALFORMED = [
      "probes.sensitivity.state: layer 40 is out of range 0-39"),
     ("sensitivity on a missing expert", spec_with(model="tiny-ti2v", probes={"sensitivity": "low.blocks.3"}),
      "probes.sensitivity.state: a tiny-ti2v model has one transformer"),
+    ("offload with sharding", spec_with(model={"name": "tiny", "gpus_per_worker": 2, "offload": True}),
+     "model.offload: expected false with gpus_per_worker > 1"),
 ]
 
 

@@ -43,7 +43,7 @@ class Coordinator:
     """
 
     def __init__(self, model: str, layout=(1,), *, groups: int = 1, device: str | None = None,
-                 lora: dict | None = None, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
+                 lora: dict | None = None, offload: bool = False, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
                  timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None):
         """`on_build(group)` is called with each group once built (its models loaded), before it runs anything - the
         first groups and every group rebuilt after a failure (fault drills, warm-ups)."""
@@ -55,7 +55,7 @@ class Coordinator:
         if not self.layout or min(self.layout) < 1:
             raise UsageError(f"layout: expected seeds per worker like [1, 1, 1] or [2, 1], got {list(layout)}")
         self.workers = len(self.layout)
-        self.model, self.device, self.lora, self.timeouts = model, device, lora, timeouts
+        self.model, self.device, self.lora, self.offload, self.timeouts = model, device, lora, offload, timeouts
         self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
         if not ray.is_initialized():
             ray.init(address=ray_address or os.environ.get("RAY_ADDRESS"))  # no address: a local cluster
@@ -81,8 +81,8 @@ class Coordinator:
         if self._closed:
             raise UsageError("this coordinator was shut down; create a new one")
         self._built += 1
-        group = WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, timeouts=self.timeouts,
-                            name=f"group-{index}.{self._built}", **self.resources)
+        group = WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, offload=self.offload,
+                            timeouts=self.timeouts, name=f"group-{index}.{self._built}", **self.resources)
         if self.on_build is not None:
             try:
                 self.on_build(group)

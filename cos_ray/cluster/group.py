@@ -25,7 +25,7 @@ class WorkerGroup:
     """`size` workers, each loading `model`; `run(unit)` runs a resolved unit on the first `len(unit.layout)`."""
 
     def __init__(self, size: int, model: str | None, *, device: str | None = None, lora: dict | None = None,
-                 cpus_per_worker: float = 0.5, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
+                 offload: bool = False, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
                  name: str = "group"):
         import ray
         from ray.util.placement_group import placement_group
@@ -50,7 +50,7 @@ class WorkerGroup:
                 for i in range(size)
             ]
             if model is not None:
-                self.info = self._call([w.load.remote(model, device, lora) for w in self.workers], timeouts.load,
+                self.info = self._call([w.load.remote(model, device, lora, offload=offload) for w in self.workers], timeouts.load,
                                        f"loading {model} on {size} worker(s)")
             else:
                 self.info = self._call([w.describe.remote() for w in self.workers], timeouts.start, "starting workers")

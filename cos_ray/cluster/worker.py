@@ -33,18 +33,20 @@ class SeedWorker:
         self.interventions = []  # added to every run of this worker: fault drills (see faults.py), debugging probes
 
     # -- model ---------------------------------------------------------------------------------------------------
-    def load(self, model: str, device: str | None = None, lora: dict | None = None, shard: list | None = None) -> dict:
+    def load(self, model: str, device: str | None = None, lora: dict | None = None, shard: list | None = None,
+             offload: bool = False) -> dict:
         """Load `model` through the loader (once); returns `describe()`.
 
         With several GPUs visible to this actor (`gpus_per_worker` > 1; Ray sets its CUDA_VISIBLE_DEVICES), each expert
         is sharded over all of them by a balanced device map that keeps every `WanTransformerBlock` whole; the text
         encoder and the VAE stay on cuda:0, the collective device. `shard` names the devices explicitly (tests shard
-        over ["cpu", "cpu"], so the sharded path runs without GPUs).
+        over ["cpu", "cpu"], so the sharded path runs without GPUs). `offload`: with one GPU, the idle expert (and the text
+        encoder) wait on the CPU (see `load_pipeline`).
         """
         from cos_ray.model.loader import default_device, load_pipeline
 
         self.device = device or default_device()
-        devices = shard if shard is not None else shard_devices(self.device)
+        devices = shard if shard is not None else (None if offload else shard_devices(self.device))
         device_map = None
         if devices:
             import torch
@@ -56,7 +58,7 @@ class SeedWorker:
             directory = model_directory(model)
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32  # the loader's default
             device_map = sharded_device_maps(directory, tuple(inspect_checkpoint(directory).experts), devices, dtype)
-        self.model = load_pipeline(model, device=self.device, lora=lora, device_map=device_map)
+        self.model = load_pipeline(model, device=self.device, lora=lora, device_map=device_map, offload=offload)
         self.shard = list(devices or [])
         return self.describe()
 
@@ -78,7 +80,7 @@ class SeedWorker:
             "versions": software_versions(),
             "model": None if model is None else {
                 "name": model.name, "family": model.family, "lora": model.lora, "device": model.device,
-                "dtype": str(model.dtype).removeprefix("torch."),
+                "dtype": str(model.dtype).removeprefix("torch."), "offload": model.offload,
             },
         }
 

@@ -26,6 +26,7 @@ class ModelSpec(SpecNode):
     gpus_per_worker: float = 0  # 0: CPU workers; >= 1: the model is sharded over that many GPUs
     groups: int | None = None  # worker groups running units side by side; null: as many as the cluster fits
     lora: dict[str, str] | None = None  # {transformer: file, transformer_2: file}, one LoRA file per expert
+    offload: bool = False  # one GPU per worker: keep only the running component on it (the idle expert on CPU)
 
     @classmethod
     def shorthand(cls, raw):
@@ -38,6 +39,8 @@ class ModelSpec(SpecNode):
             yield "gpus_per_worker", f"expected 0 (CPU), a fraction of one GPU, or a whole number, got {self.gpus_per_worker}"
         if self.groups is not None and self.groups < 1:
             yield "groups", f"expected an integer >= 1 or null, got {self.groups}"
+        if self.offload and self.gpus_per_worker > 1:
+            yield "offload", "expected false with gpus_per_worker > 1 (the experts are sharded over the GPUs instead)"
         for expert in self.lora or {}:
             if expert not in EXPERTS:
                 yield f"lora.{expert}", f"expected an expert name ({', '.join(EXPERTS)})"

@@ -146,8 +146,9 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
 
     connect_ray()
     groups = min(len(units), spec.model.groups or fit_groups(spec.model))
-    coordinator = Coordinator(spec.model.name, (1,) * spec.model.workers, groups=groups, lora=spec.model.lora,
-                              gpus_per_worker=spec.model.gpus_per_worker, timeouts=timeouts)
+    model = spec.model
+    coordinator = Coordinator(model.name, (1,) * model.workers, groups=groups, lora=model.lora, offload=model.offload,
+                              gpus_per_worker=model.gpus_per_worker, timeouts=timeouts)
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
     try:
         pending = {}
