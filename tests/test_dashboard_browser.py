@@ -1,0 +1,276 @@
+"""The dashboard in a real browser: `cos-ray dashboard` serves the small sweep's store on loopback and headless
+Chromium (selenium) opens every view. AppTest runs the script without a browser; this checks what a user gets - the
+server, the websocket, the rendered page, media URLs - and keeps a screenshot of each view.
+
+Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian `chromium`, `chromium-driver`; `.ci/run` installs them):
+without them the tests fail, they do not skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from test_dashboard_stores import read, write_probe_store
+
+pytestmark = pytest.mark.timeout(300)  # the first test also waits for the session's small sweep (~30 s)
+
+HEADERS = {"Sweeps": "Sweeps", "Runs": "Runs", "Compare": "Method comparison", "Chain-of-Steps": "Chain-of-Steps",
+           "Probes": "Probes", "SQL": "SQL"}
+WAIT = 60  # seconds for a view to render: 2 shared cores, and a view's first queries run in DuckDB
+START = 90  # seconds for the server to answer its health check
+BROWSER_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--window-size=1400,1200")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(store: Path, log_path: Path):
+    """`cos-ray dashboard` on a free loopback port, in its own process group (it starts streamlit as a child); yields
+    the URL once /_stcore/health answers, then stops the whole group."""
+    port = _free_port()
+    command = [sys.executable, "-m", "cos_ray.cli", "dashboard", "--out", str(store), "--port", str(port)]
+    env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"cos-ray dashboard exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"cos-ray dashboard did not answer on {url} within {START} s:\n"
+                            f"{log_path.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def server(small_sweep, tmp_path_factory):
+    _, store, _ = small_sweep
+    with serving(store, tmp_path_factory.mktemp("dashboard") / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """Headless Chromium through the system chromedriver (no Selenium Manager, no network)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("the browser tests need chromium and chromedriver on PATH: apt-get install chromium "
+                    "chromium-driver (Debian), as .ci/run does")
+    options = Options()
+    options.binary_location = chromium
+    for arg in BROWSER_ARGS:
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
+    browser.set_page_load_timeout(WAIT)
+    browser.set_script_timeout(WAIT)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture(scope="module")
+def page(server, driver):
+    driver.get(server)
+    settle(driver, "Sweeps")
+    return driver
+
+
+def _css(driver, selector: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def _texts(driver, selector: str) -> list[str]:
+    return [element.get_attribute("textContent").strip() for element in _css(driver, selector)]
+
+
+def settle(driver, view: str, until=None) -> None:
+    """Wait until the view's header is shown, the script has finished ("Running..." gone, nothing stale) and `until`
+    holds; then check that the page shows no exception and no error."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(d) -> bool:
+        return (_texts(d, "[data-testid=stMain] [data-testid=stHeading] h2")[:1] == [HEADERS[view]]
+                and not _css(d, "[data-testid=stStatusWidget]") and not _css(d, "[data-stale=true]")
+                and (until is None or until(d)))
+
+    WebDriverWait(driver, WAIT, poll_frequency=0.2).until(done, f"the {view} view did not render within {WAIT} s")
+    problems = _texts(driver, "[data-testid=stException], [data-testid=stAlertContentError]")
+    assert not problems, f"{view}: {problems}"
+
+
+def show(driver, view: str, until=None) -> None:
+    """Pick `view` in the sidebar's radio (key "view") and wait for it."""
+    from selenium.webdriver.common.by import By
+
+    option = driver.find_element(By.XPATH, "//*[contains(@class, 'st-key-view')]//label[@data-testid="
+                                           f"'stRadioOption'][normalize-space()='{view}']")
+    option.click()
+    settle(driver, view, until)
+
+
+def screenshot(driver, path: Path) -> None:
+    assert driver.save_screenshot(str(path)), path
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 1000 and image.height >= 800, image
+        low, high = image.convert("L").getextrema()
+    assert path.stat().st_size > 20_000 and high - low > 150, f"{path}: a blank page?"
+
+
+def metrics(driver) -> dict:
+    labels = _texts(driver, "[data-testid=stMetricLabel]")
+    values = _texts(driver, "[data-testid=stMetricValue]")
+    return dict(zip(labels, values))
+
+
+def cells(driver) -> list[str]:
+    """The text of the dataframes' cells (the grid draws on a canvas; its accessible table holds the text)."""
+    return _texts(driver, "[data-testid=stDataFrame] td[role=gridcell]")
+
+
+def charts_drawn(driver) -> bool:
+    return bool(_css(driver, "[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg"))
+
+
+def test_sweeps_view(page, small_sweep, tmp_path):
+    _, store, _ = small_sweep
+    runs, sweeps = read(store, "runs"), read(store, "sweeps").to_pylist()
+    show(page, "Runs")  # away and back: the radio, not the page load, renders it
+    show(page, "Sweeps", until=lambda d: sweeps[0]["sweep_id"] in cells(d))
+    screenshot(page, tmp_path / "sweeps.png")
+    assert metrics(page) == {"Sweeps": "1", "Runs": str(runs.num_rows),
+                             "Step rows": f"{read(store, 'steps').num_rows:,}"}
+    assert "done" in cells(page)
+
+
+def test_runs_view(page, small_sweep, tmp_path):
+    _, store, _ = small_sweep
+    runs = read(store, "runs").to_pylist()
+    show(page, "Runs", until=lambda d: "Runs" in metrics(d) and cells(d))
+    screenshot(page, tmp_path / "runs.png")
+    shown = metrics(page)
+    assert shown["Runs"] == str(len(runs)) and shown["OK"] == str(len(runs)) and shown["Failed"] == "0"
+    run_ids = {row["run_id"] for row in runs}
+    assert run_ids & set(cells(page)), "the page's rows are the store's runs"
+
+
+def test_compare_view(page, tmp_path):
+    show(page, "Compare", until=charts_drawn)
+    screenshot(page, tmp_path / "compare.png")
+    assert _texts(page, "[data-testid=stMain] h3") == ["Score: score", "Score: score_overall"]
+    assert "baseline" in cells(page) and any(cell.startswith("ensemble (") for cell in cells(page))
+
+
+def test_chain_of_steps_view_shows_a_filmstrip(page, small_sweep, tmp_path):
+    _, store, _ = small_sweep
+    with_filmstrip = {row["run_id"] for row in read(store, "runs").to_pylist() if row["filmstrip"]}
+
+    def filmstrip_loaded(d) -> bool:
+        images = _css(d, "[data-testid=stImage] img")
+        return bool(images) and d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", images[0])
+
+    show(page, "Chain-of-Steps", until=lambda d: charts_drawn(d) and filmstrip_loaded(d))
+    (image,) = _css(page, "[data-testid=stImage] img")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
+    screenshot(page, tmp_path / "chain.png")
+    captions = " ".join(_texts(page, "[data-testid=stMarkdownContainer]"))
+    assert any(run_id in captions for run_id in with_filmstrip), "the filmstrip's run is named above it"
+
+
+def test_probes_view_without_probes(page, tmp_path):
+    show(page, "Probes")
+    screenshot(page, tmp_path / "probes.png")
+    assert any("no probe runs in this store" in text for text in _texts(page, "[data-testid=stAlertContentInfo]"))
+
+
+def test_sql_view_runs_a_query_typed_in_the_box(page, small_sweep, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, store, _ = small_sweep
+    baselines = sorted(row["run_id"] for row in read(store, "runs").to_pylist() if row["method"] == "baseline")
+    captions = "[data-testid=stMain] [data-testid=stCaptionContainer]"
+    show(page, "SQL", until=lambda d: any("row(s)" in text for text in _texts(d, captions))
+         and {"baseline", "ensemble"} <= set(cells(d)))  # the example query's answer
+
+    def run(sql: str, until) -> None:
+        box = page.find_element(By.CSS_SELECTOR, ".st-key-sql_text textarea")
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.DELETE)
+        box.send_keys(sql)
+        page.find_element(By.CSS_SELECTOR, "[data-testid=stFormSubmitButton] button").click()
+        WebDriverWait(page, WAIT, poll_frequency=0.2).until(
+            lambda d: until(d) and not _css(d, "[data-testid=stStatusWidget]"), f"no answer to {sql!r}")
+
+    run("SELECT run_id, score FROM runs WHERE method = 'baseline' ORDER BY run_id",
+        lambda d: f"{len(baselines)} row(s) (at most 10,000 shown)" in _texts(d, captions)
+        and set(baselines) <= set(cells(d)))
+    assert not _css(page, "[data-testid=stException], [data-testid=stAlertContentError]")
+    assert [cell for cell in cells(page) if cell in baselines] == baselines
+    screenshot(page, tmp_path / "sql.png")
+
+    run("COPY runs TO 'stolen.parquet'", lambda d: _css(d, "[data-testid=stAlertContentError]"))
+    assert any("SELECT statements only" in text for text in _texts(page, "[data-testid=stAlertContentError]"))
+
+
+def test_probes_view_on_a_store_with_probes(driver, tmp_path):
+    """A second server, on a store with probe rows: the four probe sections and their charts are drawn."""
+    root = write_probe_store(tmp_path / "store")
+    with serving(root, tmp_path / "server.log") as url:
+        driver.get(f"{url}/?view=Probes")
+        settle(driver, "Probes", until=lambda d: len(_css(d, "[data-testid=stVegaLiteChart]")) == 5
+               and charts_drawn(d))
+        screenshot(driver, tmp_path / "probes-store.png")
+        assert _texts(driver, "[data-testid=stMain] h3") == [
+            "Noise at step vs noise at frame", "Sensitivity (CKA dissimilarity to the clean run)",
+            "Layer activation energy", "Latent swap outcome by layer"]
