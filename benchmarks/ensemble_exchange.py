@@ -10,7 +10,7 @@ Measured in one run, interleaved (merge / no merge) so drift on a shared machine
 - from that bandwidth, exchange time ÷ step time at the production shape (A14B, 480x832, 81 frames: 32,760 tokens
   x 5120, 10 layers x 2 CFG branches per merged step), the step time estimated from FLOPs.
 
-    python benchmarks/ensemble_exchange.py [--steps 2] [--repeats 2]
+    python benchmarks/ensemble_exchange.py [--steps 2] [--repeats 2] [--only-n2]
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="Interleaved measurements per configuration.")
     parser.add_argument("--gpu-tflops", type=float, default=400.0,
                         help="Achieved bf16 TFLOP/s assumed for an H100 in the production estimate.")
+    parser.add_argument("--only-n2", action="store_true", help="Measure N=2 only (more samples in the same time).")
     args = parser.parse_args()
 
     import ray
@@ -141,11 +142,12 @@ def main() -> None:
               f"cond + uncond; steps={args.steps} repeats={args.repeats}; cpus={os.cpu_count()}, 1 thread per worker")
         group.form((1, 1))
         probes = {size: max(group.execute(bandwidth, size, 5, members=2, timeout=600)) for size in (2, 32)}
-        results = {
-            "N=2 workers x 1 seed": measure(group, (1, 1), 1, args.steps, args.repeats),
-            "N=3 workers x 1 seed (3 on 2 cores)": measure(group, (1, 1, 1), 1, args.steps, args.repeats),
-            "in-process, 1 worker x 2 seeds": measure(group, (2,), 2, args.steps, args.repeats),
-        }
+        configurations = {"N=2 workers x 1 seed": ((1, 1), 1), "N=3 workers x 1 seed (3 on 2 cores)": ((1, 1, 1), 1),
+                          "in-process, 1 worker x 2 seeds": ((2,), 2)}
+        if args.only_n2:
+            configurations = dict(list(configurations.items())[:1])
+        results = {name: measure(group, layout, batch, args.steps, args.repeats)
+                   for name, (layout, batch) in configurations.items()}
     finally:
         group.shutdown()
         ray.shutdown()
