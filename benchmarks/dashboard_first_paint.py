@@ -12,7 +12,7 @@ unit files) and compacted, as a finished sweep is. Then, per view (Sweeps, Runs,
   `get` until the view's header is shown and the script has finished ("Running..." gone). The first view opened
   pays the server's one-time imports; `--no-browser` skips this part.
 
-    python benchmarks/dashboard_first_paint.py [--runs 100000] [--steps 50] [--files 10] [--repeats 3] [--no-browser]
+    python benchmarks/dashboard_first_paint.py [--runs 100000] [--steps 50] [--files 10] [--repeats 5] [--no-browser]
 """
 
 from __future__ import annotations
