@@ -22,27 +22,25 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from cos_ray.cli_dashboard import APP, streamlit_command
 from cos_ray.store.compact import compact_store
 from cos_ray.store.location import Store
 from cos_ray.store.rows import sweep_row
 from cos_ray.store.write import write_media, write_sweep, write_unit
 
-APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from served_dashboard import free_port, headless_chromium, serving  # noqa: E402  (shared with the browser tests)
+
 VIEWS = {"Sweeps": "Sweeps", "Runs": "Runs", "Compare": "Method comparison", "Chain-of-Steps": "Chain-of-Steps"}
 TARGET_S = 2.0
 TASKS = 500
@@ -171,54 +169,6 @@ st.header("Empty")
 HEADERS = {**VIEWS, None: "Empty"}
 
 
-@contextmanager
-def serving(command: list[str], port: int):
-    """A headless Streamlit server in its own process group; yields its URL once /_stcore/health answers."""
-    env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.read().strip() == b"ok":
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{' '.join(command)} did not start on {url}") from None
-                time.sleep(0.25)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-
-
-@contextmanager
-def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--window-size=1400,1200"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
-                               options=options)
-    browser.set_page_load_timeout(120)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
 def browser_paint(browser, url: str, header: str) -> float:
     """Seconds from `get` (a fresh session) until `header` is shown and the script has finished."""
     from selenium.webdriver.common.by import By
@@ -235,29 +185,22 @@ def browser_paint(browser, url: str, header: str) -> float:
     return time.perf_counter() - start
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def browser_paints(store: Store, folder: Path, repeats: int) -> dict:
     """Per view: browser seconds on `cos-ray dashboard` (the first sample of the first view is the server's first
     page, imports included); None: an empty Streamlit page's, the floor of Streamlit and Chromium here."""
     times: dict = {view: [] for view in [None, *VIEWS]}
     empty = folder / "empty_page.py"
     empty.write_text(EMPTY_PAGE)
-    with chromium() as browser:
+    with headless_chromium(120) as browser:
         port = free_port()
         with serving([sys.executable, "-m", "cos_ray.cli", "dashboard", "--out", store.root, "--port", str(port)],
-                     port) as url:
+                     port, folder / "dashboard.log", 120) as url:
             for _ in range(repeats):
                 for view, header in VIEWS.items():
                     times[view].append(browser_paint(browser, f"{url}/?view={view}", header))
         port = free_port()
-        with serving([sys.executable, "-m", "streamlit", "run", str(empty), "--server.headless", "true",
-                      "--server.port", str(port), "--server.address", "127.0.0.1",
-                      "--browser.gatherUsageStats", "false"], port) as url:
+        with serving(streamlit_command(store.root, port, "127.0.0.1", app=empty), port, folder / "empty.log",
+                     120) as url:
             browser_paint(browser, url, "Empty")
             times[None] = [browser_paint(browser, url, "Empty") for _ in range(repeats)]
     return times

@@ -3,25 +3,19 @@ Chromium (selenium) opens every view. AppTest runs the script without a browser;
 server, the websocket, the rendered page, media URLs - and keeps a screenshot of each view.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian `chromium`, `chromium-driver`; `.ci/run` installs them):
-without them the tests fail, they do not skip.
+without them the tests fail, they do not skip. The server and the browser are started by `served_dashboard`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from served_dashboard import free_port, headless_chromium, serving
 from test_dashboard_stores import read, write_probe_store
 
 pytestmark = pytest.mark.timeout(300)  # the first test also waits for the session's small sweep (~30 s)
@@ -30,89 +24,28 @@ HEADERS = {"Sweeps": "Sweeps", "Runs": "Runs", "Compare": "Method comparison", "
            "Probes": "Probes", "SQL": "SQL"}
 WAIT = 60  # seconds for a view to render: 2 shared cores, and a view's first queries run in DuckDB
 START = 90  # seconds for the server to answer its health check
-BROWSER_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--window-size=1400,1200")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
-def serving(store: Path, log_path: Path):
-    """`cos-ray dashboard` on a free loopback port, in its own process group (it starts streamlit as a child); yields
-    the URL once /_stcore/health answers, then stops the whole group."""
-    port = _free_port()
+def dashboard(store: Path, log_path: Path):
+    """`cos-ray dashboard` on a free loopback port; yields its URL once it answers."""
+    port = free_port()
     command = [sys.executable, "-m", "cos_ray.cli", "dashboard", "--out", str(store), "--port", str(port)]
-    env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"cos-ray dashboard exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"cos-ray dashboard did not answer on {url} within {START} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
+    with serving(command, port, log_path, START) as url:
         yield url
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture(scope="module")
 def server(small_sweep, tmp_path_factory):
     _, store, _ = small_sweep
-    with serving(store, tmp_path_factory.mktemp("dashboard") / "server.log") as url:
+    with dashboard(store, tmp_path_factory.mktemp("dashboard") / "server.log") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def driver():
-    """Headless Chromium through the system chromedriver (no Selenium Manager, no network)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    chromedriver = shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("the browser tests need chromium and chromedriver on PATH: apt-get install chromium "
-                    "chromium-driver (Debian), as .ci/run does")
-    options = Options()
-    options.binary_location = chromium
-    for arg in BROWSER_ARGS:
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
-    browser.set_page_load_timeout(WAIT)
-    browser.set_script_timeout(WAIT)
-    try:
+    with headless_chromium(WAIT) as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +199,7 @@ def test_sql_view_runs_a_query_typed_in_the_box(page, small_sweep, tmp_path):
 def test_probes_view_on_a_store_with_probes(driver, tmp_path):
     """A second server, on a store with probe rows: the four probe sections and their charts are drawn."""
     root = write_probe_store(tmp_path / "store")
-    with serving(root, tmp_path / "server.log") as url:
+    with dashboard(root, tmp_path / "server.log") as url:
         driver.get(f"{url}/?view=Probes")
         settle(driver, "Probes", until=lambda d: len(_css(d, "[data-testid=stVegaLiteChart]")) == 5
                and charts_drawn(d))
