@@ -62,7 +62,10 @@ def _css(driver, selector: str):
 
 
 def _texts(driver, selector: str) -> list[str]:
-    return [element.get_attribute("textContent").strip() for element in _css(driver, selector)]
+    """The text of every element matching `selector`, read in one script: Streamlit re-renders elements between a
+    find and a per-element read, which would raise StaleElementReferenceException."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent.trim())", selector)
 
 
 def settle(driver, view: str, until=None) -> None:
@@ -81,12 +84,24 @@ def settle(driver, view: str, until=None) -> None:
 
 
 def show(driver, view: str, until=None) -> None:
-    """Pick `view` in the sidebar's radio (key "view") and wait for it."""
+    """Pick `view` in the sidebar's radio (key "view") and wait for it. The sidebar may be re-rendering: the option is
+    waited for, and found again if it was replaced before the click."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    option = driver.find_element(By.XPATH, "//*[contains(@class, 'st-key-view')]//label[@data-testid="
-                                           f"'stRadioOption'][normalize-space()='{view}']")
-    option.click()
+    option = (By.XPATH, "//*[contains(@class, 'st-key-view')]//label[@data-testid="
+                        f"'stRadioOption'][normalize-space()='{view}']")
+
+    def clicked(d) -> bool:
+        found = d.find_elements(*option)
+        if not found:
+            return False
+        found[0].click()
+        return True
+
+    WebDriverWait(driver, WAIT, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)).until(
+        clicked, f"the sidebar offered no {view!r} option within {WAIT} s")
     settle(driver, view, until)
 
 
@@ -147,9 +162,8 @@ def test_chain_of_steps_view_shows_a_filmstrip(page, small_sweep, tmp_path):
     with_filmstrip = {row["run_id"] for row in read(store, "runs").to_pylist() if row["filmstrip"]}
 
     def filmstrip_loaded(d) -> bool:
-        images = _css(d, "[data-testid=stImage] img")
-        return bool(images) and d.execute_script(
-            "return arguments[0].complete && arguments[0].naturalWidth > 0", images[0])
+        return d.execute_script("const image = document.querySelector(arguments[0]); "
+                                "return !!image && image.complete && image.naturalWidth > 0", "[data-testid=stImage] img")
 
     show(page, "Chain-of-Steps", until=lambda d: charts_drawn(d) and filmstrip_loaded(d))
     (image,) = _css(page, "[data-testid=stImage] img")
