@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_small_sweep
+from process_groups import stop_group
 from cos_ray.cluster.jobs import submit_and_follow
 from cos_ray.errors import UsageError
 from cos_ray.store.location import Store
@@ -109,16 +110,7 @@ def head(preset_cache):
 
 def _stop_head(proc: subprocess.Popen, temp_dir: str) -> None:
     """Terminate the head we started: its process group, then anything still naming its temp dir."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(proc, grace_s=10)
     for pid in _own_processes(temp_dir):
         try:
             os.kill(pid, signal.SIGKILL)
