@@ -15,3 +15,11 @@ class UsageError(CosRayError):
 
 class CheckpointError(UsageError):
     """A model directory that is missing, incomplete or malformed; raised before any weights are read."""
+
+
+class InputError(UsageError):
+    """A task's own file (first frame, prompt, ground truth) that cannot be used.
+
+    Deterministic: the same input fails the same way on any worker, so a unit failing with it is recorded failed at
+    once - never retried on a fresh worker group, never blamed on the cluster.
+    """
