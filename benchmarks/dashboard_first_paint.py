@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from cos_ray.cli_dashboard import APP, streamlit_command
+from cos_ray.dashboard.server import APP, streamlit_command
 from cos_ray.store.compact import compact_store
 from cos_ray.store.location import Store
 from cos_ray.store.rows import sweep_row

@@ -1,4 +1,4 @@
-"""The Streamlit app (`dashboards/app.py`) under `streamlit.testing.v1.AppTest`: every view renders without exception
+"""The Streamlit app (`cos_ray/dashboard/app.py`) under `streamlit.testing.v1.AppTest`: every view renders without exception
 on a real tiny sweep's store and shows the numbers computed here from its Parquet files; the probes view on a store
 with probe rows; the SQL box refuses what it must; `cos-ray dashboard` checks the store and passes streamlit's exit
 code.
@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from test_dashboard_stores import ENERGY_LAYERS, STEPS, overall, read, write_probe_store
 
-APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+from cos_ray.dashboard.server import APP  # the app inside the installed package
+
 TIMEOUT = 180  # seconds per script run: 2 shared cores, and the first run imports streamlit, pyarrow, duckdb, scipy
 HEADERS = {"Sweeps": "Sweeps", "Runs": "Runs", "Compare": "Method comparison", "Chain-of-Steps": "Chain-of-Steps",
            "Probes": "Probes", "SQL": "SQL"}
@@ -230,7 +231,7 @@ def test_cli_refuses_a_missing_store(tmp_path):
 
 
 def test_cli_runs_streamlit_headless_and_passes_its_exit_code(tmp_path, monkeypatch):
-    import cos_ray.cli_dashboard as cli_dashboard
+    import cos_ray.cli.dashboard as cli_dashboard
     from cos_ray.cli import main
 
     (tmp_path / "store").mkdir()

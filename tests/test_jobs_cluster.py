@@ -27,7 +27,7 @@ import pytest
 
 from conftest import write_small_sweep
 from process_groups import stop_group
-from cos_ray.cluster.jobs import submit_and_follow
+from cos_ray.jobs.submit import submit_and_follow
 from cos_ray.errors import UsageError
 from cos_ray.store.location import Store
 from cos_ray.store.query import run_sql
@@ -172,7 +172,7 @@ def test_submit_follows_logs_and_exits_with_the_jobs_result(head, spec, tmp_path
 
 def test_killed_client_leaves_the_job_running_and_resubmitting_attaches(head, spec, capsys):
     entry = _py("import time; print('unit 1 done', flush=True); time.sleep(90)")
-    client_code = ("import sys; from cos_ray.cluster.jobs import submit_and_follow; "
+    client_code = ("import sys; from cos_ray.jobs.submit import submit_and_follow; "
                    f"sys.exit(submit_and_follow({head!r}, {str(spec)!r}, 's3://b/long', 'long', entrypoint={entry!r}))")
     follower = subprocess.Popen([sys.executable, "-c", client_code], env=_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cos_ray.dashboard.sql_box import ReadOnlySQL, RefusedQuery
+from cos_ray.store.sql_guard import ReadOnlySQL, RefusedQuery
 
 
 @pytest.fixture()

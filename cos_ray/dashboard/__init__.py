@@ -1,1 +1,2 @@
-"""The dashboard's logic, kept apart from the Streamlit script (`dashboards/app.py`) so it can be tested alone."""
+"""The dashboard: the Streamlit script (`app.py`), its views (`views/`), and the queries behind them (the other
+modules, testable without Streamlit). It reads the store and nothing else."""

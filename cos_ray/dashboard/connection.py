@@ -1,7 +1,7 @@
 """One DuckDB connection per store for the whole dashboard, locked to the store before any query runs.
 
 The dashboard's own queries and the user's SQL box share it: the store's views are registered, then external access
-is turned off (`sql_box.lock_down`), so nothing the app runs can read or write files outside the store. Streamlit runs
+is turned off (`cos_ray.store.sql_guard.lock_down`), so nothing the app runs can read or write files outside the store. Streamlit runs
 each browser session in its own thread, and the views rest on Arrow relations registered on this one connection, so
 queries are serialized by a lock rather than spread over cursors.
 """
@@ -12,7 +12,7 @@ import threading
 
 import pyarrow as pa
 
-from cos_ray.dashboard.sql_box import ReadOnlySQL
+from cos_ray.store.sql_guard import ReadOnlySQL
 from cos_ray.errors import UsageError
 from cos_ray.store.location import Store
 from cos_ray.store.views import register_views

@@ -42,7 +42,7 @@ def run_sql(store: Store, sql: str, select_only: bool = True, require_results: b
         try:
             register_views(connection, store, tables_in(sql))
             if select_only:
-                from cos_ray.dashboard.sql_box import check_select_only
+                from cos_ray.store.sql_guard import check_select_only
 
                 check_select_only(connection, sql)
             return connection.sql(sql).to_arrow_table()

@@ -14,8 +14,8 @@ import threading
 import time
 
 from cos_ray.cluster.errors import WaitTimeout
-from cos_ray.cluster.jobs_client import JobTimeouts, bounded, check_hint
-from cos_ray.cluster.jobs_ids import TERMINAL
+from cos_ray.jobs.client import JobTimeouts, bounded, check_hint
+from cos_ray.jobs.ids import TERMINAL
 
 
 class _Tail:

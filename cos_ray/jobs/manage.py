@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from cos_ray.cluster.jobs import METADATA_OUT, METADATA_SWEEP
-from cos_ray.cluster.jobs_client import JobTimeouts, bounded
-from cos_ray.cluster.jobs_follow import wait
-from cos_ray.cluster.jobs_ids import TERMINAL, SweepJob, job_number, latest, sweep_jobs
+from cos_ray.jobs.submit import METADATA_OUT, METADATA_SWEEP
+from cos_ray.jobs.client import JobTimeouts, bounded
+from cos_ray.jobs.follow import wait
+from cos_ray.jobs.ids import TERMINAL, SweepJob, job_number, latest, sweep_jobs
 from cos_ray.errors import UsageError
 
 

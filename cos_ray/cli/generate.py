@@ -1,42 +1,16 @@
-"""The `cos-ray` command: a thin face over the package.
-
-Commands import what they need inside their bodies, so that `cos-ray --help` and commands that run no model never
-import torch, diffusers or ray (~7.5 s per process).
-"""
+"""`cos-ray generate`: one video (or one seed ensemble) for a task folder or an image and a prompt, in this process
+or spread over Ray workers."""
 
 from __future__ import annotations
 
-import functools
-import sys
 from pathlib import Path
 
 import click
 
-from cos_ray import __version__
-from cos_ray.errors import CosRayError
+from cos_ray.cli.errors import reports_errors
 
 
-def reports_errors(command):
-    """Print a CosRayError as one line on stderr and exit with its code, instead of a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except CosRayError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(err.exit_code)
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cos-ray")
-def main() -> None:
-    """Sweeps over the Chain-of-Steps of Wan2.2 video reasoning models on Ray."""
-
-
-@main.command()
+@click.command()
 @click.argument("task_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--image", type=click.Path(path_type=Path), help="First frame (instead of TASK_DIR).")
 @click.option("--prompt", help="Prompt (with --image).")
@@ -92,28 +66,3 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
 
         videos = run(load_pipeline(model_name), task, settings, seed, out, ensemble=ensemble, x0=x0)
     click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
-
-
-from cos_ray.cli_tasks import tasks  # noqa: E402  (last: it imports reports_errors lazily)
-main.add_command(tasks)
-
-from cos_ray import cli_sweep  # noqa: E402  (plan, spec, sql, compact: no model, no torch)
-main.add_command(cli_sweep.plan)
-main.add_command(cli_sweep.spec)
-main.add_command(cli_sweep.sql)
-main.add_command(cli_sweep.compact)
-
-from cos_ray.cli_submit import export, submit, verify  # noqa: E402  (ray, torch imported only when a sweep runs here)
-main.add_command(submit)
-main.add_command(verify)
-main.add_command(export)
-
-from cos_ray import cli_jobs  # noqa: E402  (status, logs, stop, list: sweeps as Ray Jobs; ray imported in the bodies)
-for _command in cli_jobs.COMMANDS:
-    main.add_command(_command)
-
-from cos_ray.cli_dashboard import dashboard  # noqa: E402  (streamlit runs in a child process)
-main.add_command(dashboard)
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views.common import cached
+from cos_ray.dashboard.views.common import cached
 
 
 def render(connection, where) -> None:

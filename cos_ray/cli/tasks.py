@@ -5,22 +5,12 @@ Imports nothing heavy at import time (numpy, OpenCV and the generators load insi
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import click
 
+from cos_ray.cli.errors import reports_errors
 
-def _reports_errors(command):
-    """cos_ray.cli's error reporting, imported when the command runs (cli.py imports this module at its end)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from cos_ray.cli import reports_errors
-
-        return reports_errors(command)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.group()
@@ -41,7 +31,7 @@ def tasks() -> None:
 @click.option("--obstacles", type=float, help="grid_path: share of blocked cells.")
 @click.option("--length", type=int, help="pattern: slots, the empty one included.")
 @click.option("--period", type=int, help="pattern: motif length (default 2 or 3 at random).")
-@_reports_errors
+@reports_errors
 def generate(family, n, seed, out, split, task_name, **params):
     """Write N samples of FAMILY (maze, grid_path, pattern) as OUT/SPLIT/TASK/{00000..}/."""
     from cos_ray.tasks.generation import generate_tasks
@@ -55,7 +45,7 @@ def generate(family, n, seed, out, split, task_name, **params):
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("task_dir", type=click.Path(path_type=Path))
 @click.option("--family", help="Scorer family (default: the sample's task.json or task folder name).")
-@_reports_errors
+@reports_errors
 def score(video, task_dir, family):
     """Score VIDEO against the sample in TASK_DIR; prints the scores as JSON."""
     import dataclasses

@@ -1,4 +1,4 @@
-"""`cos-ray dashboard`: the Streamlit dashboard (`dashboards/app.py`) over a results store, served headless.
+"""`cos-ray dashboard`: the Streamlit dashboard (`cos_ray/dashboard/app.py`) over a results store, served headless.
 
 Streamlit runs in a child process (`python -m streamlit run ...`), so its exit code is this command's; the store is
 checked first, so a wrong `--out` is one clear line instead of a page with an error.
@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import click
 
-APP = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-
-
-def streamlit_command(out: str, port: int, address: str, app: Path = APP) -> list[str]:
-    """The child's command line: headless, on `address:port`, the store after the script's `--`."""
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-            "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false",
-            "--", "--out", out]
+from cos_ray.dashboard.server import streamlit_command
 
 
 @click.command()
@@ -35,10 +27,6 @@ def dashboard(out, port, address):
     if not store.exists():
         click.echo(f"error: store {out!r} does not exist: give the results store of a sweep (--out, the folder "
                    f"`cos-ray submit` wrote; default ./results)", err=True)
-        sys.exit(2)
-    if not APP.is_file():
-        click.echo(f"error: the dashboard script {APP} is missing (install cos-ray from its source tree: "
-                   f"pip install -e .)", err=True)
         sys.exit(2)
     click.echo(f"cos-ray dashboard: http://{address}:{port}  (store {store.uri}; Ctrl-C stops it)")
     try:

@@ -2,7 +2,7 @@
 
 Without an address (and without RAY_ADDRESS) the sweep runs in this process on a fresh local Ray cluster. With one,
 the spec and its task folders are shipped as a Ray Job whose driver is `cos-ray submit --local` on the head node
-(see `cos_ray.cluster.jobs`). Either way a resubmission skips finished units, so submitting again is always safe.
+(see `cos_ray.jobs.submit`). Either way a resubmission skips finished units, so submitting again is always safe.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 
 import click
 
-from cos_ray.cli_sweep import _reports_errors
+from cos_ray.cli.errors import reports_errors
+
 
 
 @click.command()
@@ -27,17 +28,17 @@ from cos_ray.cli_sweep import _reports_errors
               help="Reruns of a unit whose worker died or stalled (deterministic failures are not retried).")
 @click.option("--no-progress", is_flag=True, help="No progress bar or lines.")
 @click.option("--local", is_flag=True, hidden=True, help="Run here even if RAY_ADDRESS is set (a job's own driver).")
-@_reports_errors
+@reports_errors
 def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, local):
     """Run the sweep SPEC: its units not yet in the store, with live progress; Ctrl-C leaves a resumable store."""
     if dry_run:
-        from cos_ray.cli_sweep import dry_run as describe
+        from cos_ray.cli.specs import dry_run as describe
 
         click.echo(describe(spec_path, out))
         return
     address = None if local else (address or os.environ.get("RAY_ADDRESS"))
     if address:
-        from cos_ray.cluster.jobs import submit_and_follow
+        from cos_ray.jobs.submit import submit_and_follow
 
         sys.exit(submit_and_follow(address, spec_path, out, wait=not no_wait, extra_args=["--retries", retries]))
     from cos_ray.sweep.runner import EXIT_INTERRUPTED, request_stop, run_sweep
@@ -64,7 +65,7 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
 @click.option("--unit", "unit_ids", multiple=True, help="Rerun this unit (repeatable) instead of a sample.")
 @click.option("--spec", "spec_path", help="The spec the sweep ran (default: its path in the sweeps table).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
-@_reports_errors
+@reports_errors
 def verify(sweep, out, sample, unit_ids, spec_path, seed):
     """Rerun a sample of SWEEP's finished units (id or name) and report every stored value that differs.
 
@@ -92,7 +93,7 @@ def verify(sweep, out, sample, unit_ids, spec_path, seed):
               help="Folder to lay the videos out in: {method}/seed-{seed}/{split}/{task}/{idx}.mp4.")
 @click.option("--out", default="./results", show_default=True, help="Results store (path or URI).")
 @click.option("--overwrite", is_flag=True, help="Replace method/seed folders that exist.")
-@_reports_errors
+@reports_errors
 def export(sweep, target, out, overwrite):
     """Export SWEEP's videos (id or name) for VBVR-EvalKit: one folder per method and seed."""
     from cos_ray.store.location import Store

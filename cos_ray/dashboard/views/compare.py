@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from views.common import cached
+from cos_ray.dashboard.views.common import cached
 
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 

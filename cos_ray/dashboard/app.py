@@ -1,6 +1,6 @@
 """cos-ray dashboard: sweeps, runs, method comparison, Chain-of-Steps, probes and a read-only SQL box over a store.
 
-    cos-ray dashboard --out results            # or: streamlit run dashboards/app.py -- --out results
+    cos-ray dashboard --out results            # or: streamlit run cos_ray/dashboard/app.py -- --out results
 
 The store is read through DuckDB only (`cos_ray.dashboard`: the queries, testable without Streamlit); this script
 picks the view and the filters and hands them to `views/`. One view runs per page load, and media are read only when
@@ -11,13 +11,10 @@ and nothing else.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `views` beside this script
-
-from views import chain, common, compare, probes, runs, sql, sweeps  # noqa: E402
+from cos_ray.dashboard.views import chain, common, compare, probes, runs, sql, sweeps
 
 VIEWS = {"Sweeps": sweeps.render, "Runs": runs.render, "Compare": compare.render, "Chain-of-Steps": chain.render,
          "Probes": probes.render, "SQL": sql.render}

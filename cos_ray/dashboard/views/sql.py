@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cos_ray.dashboard.sql_box import RefusedQuery
+from cos_ray.store.sql_guard import RefusedQuery
 
 EXAMPLE = "SELECT method, count(*) AS runs, avg(score) AS mean_score\nFROM runs GROUP BY 1 ORDER BY 1"
 

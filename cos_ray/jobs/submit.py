@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cos_ray.cluster.jobs_client import JobTimeouts, bounded, connect, is_duplicate_id
-from cos_ray.cluster.jobs_ids import plan_submission, sweep_key
+from cos_ray.jobs.client import JobTimeouts, bounded, connect, is_duplicate_id
+from cos_ray.jobs.ids import plan_submission, sweep_key
 from cos_ray.errors import UsageError
 
 IN_JOB_ARGS = ("--local",)  # tells `cos-ray submit` inside the job to run the sweep, not to submit another job
@@ -95,9 +95,9 @@ def submit_and_follow(address: str | None, spec_path: str | Path, out: str | Non
     `sweep_name` defaults to the spec's `name`, else the spec file's name. `entrypoint` replaces the job's command
     (tests; otherwise `sweep_entrypoint(spec, out, extra_args)`). With `wait=False` it returns 0 once submitted.
     """
-    from cos_ray.cluster.jobs_follow import follow
-    from cos_ray.cluster.jobs_out import check_cluster_out
-    from cos_ray.cluster.jobs_package import read_raw_spec, staged_working_dir
+    from cos_ray.jobs.follow import follow
+    from cos_ray.jobs.out import check_cluster_out
+    from cos_ray.jobs.package import read_raw_spec, staged_working_dir
 
     say = echo or _echo
     raw = read_raw_spec(spec_path)

@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 
 from cos_ray.dashboard.filters import setting_label
-from views.common import cached
+from cos_ray.dashboard.views.common import cached
 
 
 def render(connection, where) -> None:

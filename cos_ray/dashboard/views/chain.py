@@ -8,7 +8,7 @@ import streamlit as st
 
 from cos_ray.dashboard.chain import METRICS
 from cos_ray.dashboard.media import media_bytes
-from views.common import cached
+from cos_ray.dashboard.views.common import cached
 
 NONE = "(none)"
 

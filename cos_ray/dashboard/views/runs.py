@@ -6,7 +6,7 @@ import streamlit as st
 
 from cos_ray.dashboard.media import media_bytes
 from cos_ray.dashboard.runs import SORTABLE, pages
-from views.common import cached
+from cos_ray.dashboard.views.common import cached
 
 
 def _number(value, digits: int = 4) -> str:

@@ -12,19 +12,10 @@ import sys
 
 import click
 
+from cos_ray.cli.errors import reports_errors
+
 ADDRESS_HELP = "The cluster's job server, e.g. http://HEAD:8265 (default: $RAY_ADDRESS, else http://127.0.0.1:8265)."
 
-
-def _reports_errors(command):
-    """cos_ray.cli's error reporting, imported when the command runs (cli.py imports this module at its end)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from cos_ray.cli import reports_errors
-
-        return reports_errors(command)(*args, **kwargs)
-
-    return wrapper
 
 
 def address_option(command):
@@ -32,7 +23,7 @@ def address_option(command):
 
 
 def _client(address):
-    from cos_ray.cluster.jobs_client import connect
+    from cos_ray.jobs.client import connect
 
     return connect(address)
 
@@ -47,10 +38,10 @@ def _table(rows, columns) -> str:
 
 @click.command(name="list")
 @address_option
-@_reports_errors
+@reports_errors
 def list_(address):
     """List the jobs of every sweep submitted to the cluster, oldest first."""
-    from cos_ray.cluster.jobs_manage import list_jobs, sweep_rows
+    from cos_ray.jobs.manage import list_jobs, sweep_rows
 
     rows = sweep_rows(list_jobs(_client(address), address=address))
     if not rows:
@@ -62,10 +53,10 @@ def list_(address):
 @click.command()
 @click.argument("sweep", required=False)
 @address_option
-@_reports_errors
+@reports_errors
 def status(sweep, address):
     """Show SWEEP's newest job (or one job by submission id), or the newest job of every sweep."""
-    from cos_ray.cluster.jobs_manage import find_job, latest_rows, list_jobs, row
+    from cos_ray.jobs.manage import find_job, latest_rows, list_jobs, row
 
     jobs = list_jobs(_client(address), address=address)
     if sweep is None:
@@ -85,12 +76,12 @@ def status(sweep, address):
 @click.option("-f", "--follow", is_flag=True, help="Follow the logs until the job ends.")
 @click.option("--timeout", type=float, help="Stop following after this many seconds (the job keeps running).")
 @address_option
-@_reports_errors
+@reports_errors
 def logs(sweep, follow, timeout, address):
     """Print the logs of SWEEP's newest job (or of one job by submission id)."""
-    from cos_ray.cluster import jobs_manage
-    from cos_ray.cluster.jobs_client import JobTimeouts
-    from cos_ray.cluster.jobs_follow import follow as follow_logs
+    from cos_ray.jobs import manage as jobs_manage
+    from cos_ray.jobs.client import JobTimeouts
+    from cos_ray.jobs.follow import follow as follow_logs
 
     client = _client(address)
     job = jobs_manage.find_job(jobs_manage.list_jobs(client, address=address), sweep)
@@ -110,10 +101,10 @@ def logs(sweep, follow, timeout, address):
 @click.argument("sweep")
 @click.option("--no-wait", is_flag=True, help="Return once the stop is requested, without waiting for the job to end.")
 @address_option
-@_reports_errors
+@reports_errors
 def stop(sweep, no_wait, address):
     """Stop SWEEP's running job (or one job by submission id); resubmitting the sweep resumes it as a new job."""
-    from cos_ray.cluster import jobs_manage
+    from cos_ray.jobs import manage as jobs_manage
 
     client = _client(address)
     job = jobs_manage.find_job(jobs_manage.list_jobs(client, address=address), sweep)

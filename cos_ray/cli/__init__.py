@@ -1,0 +1,30 @@
+"""The `cos-ray` command: a thin face over the package, one module per command group.
+
+Commands import what they need inside their bodies, so that `cos-ray --help` and commands that run no model never
+import torch, diffusers or ray (~7.5 s per process).
+"""
+
+from __future__ import annotations
+
+import click
+
+from cos_ray import __version__
+from cos_ray.cli import dashboard, generate, jobs, specs, store, sweeps, tasks
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cos-ray")
+def main() -> None:
+    """Sweeps over the Chain-of-Steps of Wan2.2 video reasoning models on Ray."""
+
+
+for _command in [
+    generate.generate,                        # one video here or on Ray workers
+    tasks.tasks,                              # task samples with ground truth, scoring a video
+    specs.plan, specs.spec,                   # what a spec would run; its schema and check
+    sweeps.submit, sweeps.verify, sweeps.export,  # sweeps into a store
+    store.sql, store.compact,                 # the results store
+    *jobs.COMMANDS,                           # sweeps as Ray Jobs: list, status, logs, stop
+    dashboard.dashboard,                      # the Streamlit dashboard
+]:
+    main.add_command(_command)
