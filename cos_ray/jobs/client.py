@@ -79,12 +79,6 @@ def connect(address: str | None = None, timeouts: JobTimeouts = JobTimeouts()):
                        what=f"connecting to {address or 'RAY_ADDRESS'}", address=address)
 
 
-def is_missing_job(err: Exception) -> bool:
-    """Whether the job server answered 'no such job' (Ray raises a RuntimeError with the HTTP status)."""
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("404" in text or "does not exist" in text)
-
-
 def is_duplicate_id(err: Exception) -> bool:
     """Whether a submission was refused because the submission id was used before."""
     return isinstance(err, RuntimeError) and "already exists" in str(err)
