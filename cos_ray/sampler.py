@@ -1,8 +1,13 @@
 """Sampler settings: one dataclass with the defaults of each model family, every field overridable.
 
-Real checkpoints default to VBVR-Bench parity (50 UniPC steps, CFG 5.0 on both experts, flow shift 5.0, expert switch
-at boundary 0.875, 81 frames at 16 fps, size from the first frame within a 480x832 pixel budget); the tiny preset
-defaults to settings that run in seconds on a CPU. Pure Python: importing it costs nothing.
+Real checkpoints (a14b, ti2v) default to the authors' protocol - what the paper's tools and the VBVR-Bench
+evaluation ran. Each default names the file it comes from:
+- D = OpenSenseNova/Demystifying_Video_Reasoning (a DiffSynth-Studio fork): `diffsynth/diffusion/flow_match.py`
+  (FlowMatchScheduler.set_timesteps_wan, step), `diffsynth/pipelines/wan_video.py` (WanVideoPipeline.__call__,
+  WanVideoUnit_NoiseInitializer), `diffsynth/diffusion/base_pipeline.py` (check_resize_height_width, generate_noise);
+- E = `examples/wanvideo/model_training/validate_lora/eval_vbvr_bench.py` of the VBVR-Wan2.2 training repository.
+The tiny presets default to settings that run in seconds on a CPU. Pure Python: importing it costs nothing (the
+flow-match Euler scheduler itself is built in `cos_ray.engine.schedulers`, from diffusers).
 """
 
 from __future__ import annotations
@@ -20,32 +25,40 @@ WAN_NEGATIVE_PROMPT = (
     "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
 )
 
-SCHEDULERS = ("unipc", "euler")
+# flowmatch-euler: DiffSynth's Wan schedule (D flow_match.py) on diffusers' FlowMatchEulerDiscreteScheduler; unipc:
+# diffusers' default for Wan (its corrector rewrites edited latents); euler: diffusers' Euler with its own sigmas.
+SCHEDULERS = ("flowmatch-euler", "unipc", "euler")
+DEFAULT_FRAMES = 81  # D wan_video.py __call__ num_frames=81: a sample without ground_truth.mp4
 
 
 @dataclass(frozen=True)
 class SamplerSettings:
     """Everything that decides how one trajectory is sampled, apart from the model, the input and the seed."""
 
-    steps: int = 50
-    guidance: float = 5.0  # CFG scale of the high-noise expert (`transformer`)
+    steps: int = 50  # D wan_video.py __call__: num_inference_steps=50
+    guidance: float = 5.0  # CFG scale of the high-noise expert (`transformer`); D: cfg_scale=5.0 on both experts
     guidance_2: float = 5.0  # CFG scale of the low-noise expert (`transformer_2`)
-    shift: float = 5.0  # flow shift of the scheduler's sigmas
-    boundary: float | None = 0.875  # expert switch at boundary * num_train_timesteps; None: one transformer
-    frames: int = 81  # 4k+1
-    height: int | None = None  # None: from the first frame within `max_area`
-    width: int | None = None
-    max_area: int = 480 * 832
-    fps: int = 16
-    negative_prompt: str = WAN_NEGATIVE_PROMPT
-    scheduler: str = "unipc"
+    shift: float = 5.0  # flow shift of the sigmas; D: sigma_shift=5.0, shifted 5s / (1 + 4s)
+    boundary: float | None = 0.875  # expert switch when timestep < boundary * 1000 (D: switch_DiT_boundary=0.875)
+    frames: int | None = None  # 4k+1; None: the sample's ground-truth frame count (E: ffprobe of ground_truth.mp4),
+    #                            rounded as D's check_resize_height_width rounds it; 81 without a ground truth
+    height: int | None = None  # None: the first frame's own size (E: input_image.height / .width), each side
+    width: int | None = None   # rounded up to a multiple of VAE stride x patch (D: check_resize_height_width)
+    max_area: int | None = None  # cap on height x width when sized from the first frame (None: no cap, as E)
+    fps: int = 16  # E: --fps 16
+    negative_prompt: str = WAN_NEGATIVE_PROMPT  # E: Wan's negative prompt
+    scheduler: str = "flowmatch-euler"  # D flow_match.py; `unipc` stays available
     max_sequence_length: int = 512
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise UsageError(f"steps: expected an integer >= 1, got {self.steps!r}")
-        if not isinstance(self.frames, int) or self.frames < 1 or (self.frames - 1) % 4 != 0:
-            raise UsageError(f"frames: expected a count of the form 4k+1 (e.g. 9, 81), got {self.frames!r}")
+        if self.frames is not None and (not isinstance(self.frames, int) or self.frames < 1
+                                        or (self.frames - 1) % 4 != 0):
+            raise UsageError(f"frames: expected a count of the form 4k+1 (e.g. 9, 81) or null (the ground truth's), "
+                             f"got {self.frames!r}")
+        if self.max_area is not None and (not isinstance(self.max_area, int) or self.max_area < 256):
+            raise UsageError(f"max_area: expected an integer >= 256 (pixels) or null (no cap), got {self.max_area!r}")
         for name in ("guidance", "guidance_2", "shift"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value <= 0:
@@ -73,18 +86,32 @@ class SamplerSettings:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def nominal_frames(self) -> int:
+        """The frame count to plan with before a sample is known (`frames`, else 81)."""
+        return self.frames if self.frames is not None else DEFAULT_FRAMES
+
+    def for_sample(self, ground_truth_frames: int | None) -> "SamplerSettings":
+        """These settings for one sample: `frames` null becomes its ground truth's count, rounded to 4k+1 as D's
+        check_resize_height_width rounds it (81 when the sample has no ground truth)."""
+        if self.frames is not None:
+            return self
+        return dataclasses.replace(self, frames=DEFAULT_FRAMES if ground_truth_frames is None
+                                   else round_frames(ground_truth_frames))
+
     def guidance_for(self, expert: str) -> float:
         """The CFG scale the pipeline applies while `expert` ('high' or 'low') denoises."""
         return self.guidance if expert == "high" else self.guidance_2
 
 
 def default_settings(family: str) -> SamplerSettings:
-    """Defaults for a model family: 'a14b' and 'ti2v' are real checkpoints, 'tiny*' the test presets."""
+    """Defaults for a model family: 'a14b' and 'ti2v' are real checkpoints (the authors' protocol), 'tiny*' the test
+    presets."""
     if family == "a14b":
         return SamplerSettings()
     if family == "ti2v":
-        # Wan2.2-TI2V-5B: one transformer, 24 fps, 704x1280 budget in the reference code.
-        return SamplerSettings(boundary=None, fps=24, max_area=704 * 1280)
+        # Wan2.2-TI2V-5B: one transformer, 24 fps; otherwise the same protocol (D's pipeline serves both).
+        return SamplerSettings(boundary=None, fps=24)
     if family == "tiny-a14b":
         return SamplerSettings(steps=10, frames=9, height=64, width=64, max_area=64 * 64, max_sequence_length=32)
     if family == "tiny-ti2v":
@@ -92,6 +119,25 @@ def default_settings(family: str) -> SamplerSettings:
             steps=10, frames=9, height=64, width=64, max_area=64 * 64, boundary=None, max_sequence_length=32
         )
     raise UsageError(f"unknown model family {family!r}; expected a14b, ti2v, tiny-a14b or tiny-ti2v")
+
+
+def round_frames(count: int) -> int:
+    """A frame count as D's check_resize_height_width makes it 4k+1: kept when count % 4 == 1, else
+    (count + 3) // 4 * 4 + 1 (so 80 -> 81, 82..85 -> 85)."""
+    if not isinstance(count, int) or count < 1:
+        raise UsageError(f"frame count: expected an integer >= 1, got {count!r}")
+    return count if count % 4 == 1 else (count + 3) // 4 * 4 + 1
+
+
+def first_frame_size(image_width: int, image_height: int, multiple: int, max_area: int | None = None) -> tuple[int, int]:
+    """(height, width) of a run sized from its first frame: the frame's own sides rounded UP to `multiple` (D's
+    check_resize_height_width with E's height=input_image.height), or, when that exceeds `max_area`, the frame's
+    aspect fitted within `max_area` (`fit_size`)."""
+    height = -(-image_height // multiple) * multiple
+    width = -(-image_width // multiple) * multiple
+    if max_area is not None and height * width > max_area:
+        return fit_size(image_width, image_height, max_area, multiple)
+    return height, width
 
 
 def fit_size(image_width: int, image_height: int, max_area: int, multiple: int) -> tuple[int, int]:

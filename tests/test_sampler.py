@@ -6,11 +6,14 @@ from cos_ray.errors import UsageError
 from cos_ray.sampler import default_settings, fit_size
 
 
-def test_real_checkpoints_default_to_vbvr_parity():
+def test_real_checkpoints_default_to_the_authors_protocol():
     settings = default_settings("a14b")
     assert (settings.steps, settings.guidance, settings.guidance_2, settings.shift) == (50, 5.0, 5.0, 5.0)
-    assert (settings.boundary, settings.frames, settings.fps, settings.scheduler) == (0.875, 81, 16, "unipc")
-    assert settings.height is None and settings.max_area == 480 * 832
+    assert (settings.boundary, settings.fps, settings.scheduler) == (0.875, 16, "flowmatch-euler")
+    # frames and size: the sample's own (ground-truth count, first frame's size), no pixel cap
+    assert settings.frames is None and settings.height is None and settings.max_area is None
+    assert default_settings("ti2v").scheduler == "flowmatch-euler" and default_settings("ti2v").boundary is None
+    assert default_settings("a14b").replace(scheduler="unipc").scheduler == "unipc"
 
 
 def test_tiny_defaults_are_small_and_overridable():
@@ -26,7 +29,7 @@ def test_tiny_defaults_are_small_and_overridable():
         ({"frames": 80}, "frames: expected a count of the form 4k\\+1"),
         ({"steps": 0}, "steps: expected an integer >= 1"),
         ({"guidance": -1.0}, "guidance: expected a positive number"),
-        ({"scheduler": "ddim"}, "scheduler: expected one of unipc, euler"),
+        ({"scheduler": "ddim"}, "scheduler: expected one of flowmatch-euler, unipc, euler"),
         ({"boundary": 1.5}, "boundary: expected a ratio"),
         ({"stpes": 3}, "unknown sampler field"),
     ],

@@ -1,7 +1,8 @@
 """The task families cos-ray can generate and score: one entry ties a generator, its parameters and its scorer.
 
-Scoring a VBVR-Bench sample (no task.json) looks its task folder name up here: a folder named like a family is
-scored as that family; others need `family=` (or a scorer added here).
+A VBVR-Bench sample (no task.json) finds its family through `cos_ray.tasks.vbvr_ids` - the table of official task
+ids (`O-39` -> maze) - or, for trees cos-ray generated, a task folder named like a family. A sample with no family
+still runs; its scores are null (VBVR-EvalKit scores it: `cos-ray score --evalkit`).
 """
 
 from __future__ import annotations
