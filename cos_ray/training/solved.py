@@ -1,0 +1,43 @@
+"""Whether a maze video solves its task: the task-specific score reaches the family's threshold AND the drawn path is
+the ground-truth path (the cells the orange path covers, read at each cell's centre, are exactly the route's cells;
+the start and goal cells are left out: their markers cover the path there).
+
+The score alone can pass a wrong path (any connected orange band off the walls touching both markers); the cell check
+alone can pass a path drawn over walls. Both together are "solved".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cos_ray.tasks import colors
+from cos_ray.tasks.families import get_family
+
+
+def drawn_cells(frame: np.ndarray, grid: dict) -> set:
+    """Cells whose centre 3x3 pixels are mostly orange in `frame` `# (H, W, 3)` uint8."""
+    orange = colors.band_mask(frame, colors.ORANGE_BANDS)  # (H, W)
+    origin, cell, n = grid["origin"], grid["cell"], grid["cells"]
+    found = set()
+    for r in range(n):
+        for c in range(n):
+            x, y = int(origin + (c + 0.5) * cell), int(origin + (r + 0.5) * cell)
+            if orange[y - 1: y + 2, x - 1: x + 2].mean() > 0.5:
+                found.add((r, c))
+    return found
+
+
+def judge(video: np.ndarray, first: np.ndarray, final: np.ndarray, meta: dict) -> dict:
+    """video `# (frames, H, W, 3)` uint8 -> {score, path_correct, solved, details}."""
+    family = get_family(meta["family"])
+    score, details = family.score(video, first, final, meta)
+    route = [tuple(rc) for rc in meta["route"]]
+    ends = {route[0], route[-1]}
+    path_correct = drawn_cells(video[-1], meta["grid"]) - ends == set(route) - ends
+    return {"score": score, "path_correct": bool(path_correct),
+            "solved": bool(score >= family.threshold and path_correct), "details": details}
+
+
+def to_uint8(video) -> np.ndarray:
+    """`# (frames, H, W, 3)` float in [0, 1] -> uint8, rounded as the writers do."""
+    return np.clip(np.rint(np.asarray(video) * 255.0), 0, 255).astype(np.uint8)
