@@ -1,4 +1,4 @@
-"""The Parquet store: atomic per-unit files, resume status, union by name, compaction, concurrent readers."""
+"""The Delta store: one commit per unit and table, resume status, schema evolution, compaction, concurrent readers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import threading
 import time
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from cos_ray.store.compact import compact_store
 from cos_ray.store.location import Store
@@ -45,16 +45,34 @@ def table(store, sql):
     return run_sql(store, sql).to_pylist()
 
 
-def test_unit_files_are_named_by_id_and_no_temporary_remains(tmp_path):
+def delta_rows(path, columns=None) -> pa.Table:
+    """A table read by delta-rs alone (the reference: not through cos-ray's views)."""
+    return DeltaTable(str(path)).to_pyarrow_dataset().to_table(columns=columns)
+
+
+def test_a_unit_is_one_commit_per_table_and_no_temporary_remains(tmp_path):
     store = Store(tmp_path / "results")
     write_fake_unit(store, "abc123", members=3)
-    assert sorted(p.name for p in (tmp_path / "results" / "runs").iterdir()) == ["part-abc123.parquet"]
-    assert sorted(p.name for p in (tmp_path / "results" / "steps").iterdir()) == ["part-abc123.parquet"]
-    runs = pq.read_table(tmp_path / "results" / "runs" / "part-abc123.parquet")
+    for name in ("runs", "steps"):
+        folder = tmp_path / "results" / name
+        assert DeltaTable(str(folder)).version() == 1  # created, then the unit's one commit
+        assert not [p for p in folder.rglob("*") if p.name.startswith(".tmp")]
+    runs = delta_rows(tmp_path / "results" / "runs")
     assert runs.schema.names[: len(RUNS)] == RUNS.names
-    assert runs.column("run_id").to_pylist() == ["abc123-0", "abc123-1", "abc123-2"]
-    assert runs.column("seed").to_pylist() == [0, 1, 2]
+    assert sorted(runs.column("run_id").to_pylist()) == ["abc123-0", "abc123-1", "abc123-2"]
+    assert sorted(runs.column("seed").to_pylist()) == [0, 1, 2]
     assert table(store, "select count(*) n from steps") == [{"n": 9}]
+    assert delta_rows(tmp_path / "results" / "steps").num_rows == 9
+
+
+def test_a_unit_committed_twice_keeps_one_row_per_key(tmp_path):
+    store = Store(tmp_path)
+    write_fake_unit(store, "u1", members=2, score=0.25)
+    assert not write_unit(store, "u1", [run_row(FakeUnit("u1", (0, 1)), m, "other", score=0.75) for m in (0, 1)])
+    runs = delta_rows(tmp_path / "runs", ["run_id", "score", "sweep_id"]).to_pylist()
+    assert sorted(r["run_id"] for r in runs) == ["u1-0", "u1-1"]
+    assert {(r["score"], r["sweep_id"]) for r in runs} == {(0.25, "sweep")}  # the first finished attempt stays
+    assert delta_rows(tmp_path / "steps").num_rows == 6
 
 
 def test_empty_store_has_every_core_column():
@@ -118,47 +136,47 @@ def test_compaction_preserves_rows_and_leaves_one_file_per_table(tmp_path):
     results = {r.table: r for r in compact_store(store)}
     assert results["runs"].files_before == 30 and results["runs"].rows == before[0].num_rows
     for name in ("runs", "steps"):
-        files = [p.name for p in (tmp_path / name).iterdir()]
-        assert len(files) == 1 and files[0].startswith("compact-")
+        assert len(DeltaTable(str(tmp_path / name)).file_uris()) == 1
     after = snapshot(store)
     assert after[0].equals(before[0]) and after[1].equals(before[1])
 
-    # a retry after compaction wins over the compacted rows; a second compaction supersedes the first
+    # a finished unit committed again after compaction keeps its rows; a second compaction leaves one file again
     write_fake_unit(store, "u001", members=2, score=0.99)
     write_fake_unit(store, "u100", members=1)
     expected = snapshot(store)
     assert table(store, "select count(*) n from runs where unit_id = 'u001'") == [{"n": 2}]
+    assert table(store, "select distinct score from runs where unit_id = 'u001'") == [{"score": 1 / 30}]
     compact_store(store)
-    assert all(len(list((tmp_path / name).iterdir())) == 1 for name in ("runs", "steps"))
+    assert all(len(DeltaTable(str(tmp_path / name)).file_uris()) == 1 for name in ("runs", "steps"))
     after = snapshot(store)
     assert after[0].equals(expected[0]) and after[1].equals(expected[1])
 
 
 def test_a_reader_during_compaction_never_double_counts(tmp_path):
-    """Between publishing the compacted file and deleting the small files both exist: each row still counts once."""
-    from cos_ray.store import compact as compact_module
-
+    """While compactions commit (new files added, old ones marked removed), each query counts every row once."""
     store = Store(tmp_path)
     for index in range(10):
         write_fake_unit(store, f"u{index}")
     compact_store(store)
     for index in range(10, 15):
         write_fake_unit(store, f"u{index}")
-    seen = []
-    original = compact_module.write_parquet
+    seen, done = [], threading.Event()
 
-    def publish_then_look(*args, **kwargs):
-        path = original(*args, **kwargs)
+    def compact_twice():
+        try:
+            compact_store(store)
+            write_fake_unit(store, "u10")  # already finished: changes nothing
+            compact_store(store)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=compact_twice)
+    thread.start()
+    while not done.is_set() or len(seen) < 3:
         seen.append(table(store, "select count(*) n, count(distinct run_id) d from runs")[0])
-        return path
-
-    compact_module.write_parquet = publish_then_look
-    try:
-        compact_store(store, keys={"runs": {"u10", "u11"}})
-    finally:
-        compact_module.write_parquet = original
+    thread.join(30)
     assert seen and all(row == {"n": 15, "d": 15} for row in seen)
-    assert len(store.list_table("runs").parts) == 3  # the three unchosen units keep their small files
+    assert len(DeltaTable(str(tmp_path / "runs")).file_uris()) == 1
 
 
 def test_concurrent_reader_never_fails_while_units_are_written_and_compacted(tmp_path):
@@ -195,26 +213,25 @@ def test_concurrent_reader_never_fails_while_units_are_written_and_compacted(tmp
     assert table(store, "select count(*) n from runs") == [{"n": units * members}]
 
 
-def test_non_local_filesystems_read_through_pyarrow_datasets(tmp_path):
-    fsspec = pytest.importorskip("fsspec")
-    import pyarrow.fs as pafs
-
+def test_a_store_named_by_uri_reads_and_writes_the_same_tables(tmp_path):
+    """Remote stores are URIs handed to delta-rs (s3://, gs://, az://); a file:// URI takes that same path."""
     local = Store(tmp_path)
     for index in range(4):
         write_fake_unit(local, f"u{index}")
     compact_store(local)
     write_fake_unit(local, "u9", members=2)
-    remote = Store(tmp_path)
-    remote.fs = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("file")))  # not LocalFileSystem
-    assert not remote.is_local
+    remote = Store(f"file://{tmp_path}")
+    assert remote.table_uri("runs") == f"file://{tmp_path}/runs"
     assert table(remote, "select count(*) n from runs") == [{"n": 6}]
     assert run_sql(remote, "select * from runs order by run_id").equals(
         run_sql(local, "select * from runs order by run_id"))
-    write_fake_unit(remote, "u10")  # an object-store style write: one put, no temporary name
-    assert finished_units(remote) == {"u0", "u1", "u2", "u3", "u9", "u10"}
+    write_fake_unit(remote, "u10")
+    assert finished_units(local) == {"u0", "u1", "u2", "u3", "u9", "u10"}
 
 
 def test_bad_keys_are_refused(tmp_path):
     with pytest.raises(ValueError):
-        Store(tmp_path).part_path("runs", "../escape")
+        write_unit(Store(tmp_path), "../escape", [])
+    with pytest.raises(ValueError):
+        Store(tmp_path).table_uri("nosuch")
     assert pa.types.is_timestamp(RUNS.field("started_at").type)

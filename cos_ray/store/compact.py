@@ -1,22 +1,22 @@
-"""Compaction: a finished sweep's many small files merged into one file per table (DuckDB over 10,000 tiny files
-takes seconds; over one file, milliseconds).
+"""Compaction: a table's many small files (one per unit commit) rewritten into few large ones, then old files
+vacuumed - safe while sweeps commit and readers read.
 
-The new file is published atomically and names, in its footer, the compacted files it supersedes; only then are the
-small files and the superseded files deleted. A reader at any moment sees each row once: small files win over
-compacted rows with the same key, and superseded files are ignored. Run it when no sweep writes to those units (at
-the end of a sweep, or `compact_store` on a finished store); a unit rewritten while it runs keeps its small file.
+`optimize.compact()` is one Delta commit that adds the large files and marks the small ones removed; a reader holding
+an older version still reads the small files, which stay on disk until `vacuum` deletes files removed longer ago than
+the retention (the table's `delta.deletedFileRetentionDuration`, 7 days by default; shorter is refused), so neither
+a running query nor time travel within that window ever loses a file. Two compactions at once, or one racing a
+unit's commit, conflict in the log: the loser recomputes on the new version (`tables.committing`), so no row is lost
+or doubled.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import dataclass
 
-from cos_ray.store.location import SUPERSEDES, Store
-from cos_ray.store.schema import KEYS, TABLES
-from cos_ray.store.views import table_sql
-from cos_ray.store.write import write_parquet
+from cos_ray.errors import UsageError
+from cos_ray.store.location import Store
+from cos_ray.store.schema import TABLES
+from cos_ray.store.tables import add_actions, committing, open_table
 
 
 @dataclass(frozen=True)
@@ -24,39 +24,35 @@ class Compaction:
     table: str
     files_before: int
     rows: int
-    path: str | None  # the new compacted file (None: nothing to do)
+    path: str | None  # the table compacted (None: nothing to do)
+    files_after: int = 0
+    vacuumed: int = 0  # files deleted by vacuum (removed from the table longer ago than the retention)
 
 
-def compact_table(store: Store, table: str, keys: set[str] | None = None) -> Compaction:
-    """Merge the small files (of `keys` only, if given) and the live compacted files of `table` into one file."""
-    import duckdb
-
-    files = store.list_table(table)
-    parts = {k: p for k, p in files.parts.items() if keys is None or k in keys}
-    before = len(parts) + len(files.compacted)
-    if before <= 1 and not files.superseded:
-        return Compaction(table, before, 0, None)
-    connection = duckdb.connect(":memory:")
-    try:
-        from cos_ray.store.location import TableFiles
-
-        # Compacted rows whose key has *any* small file are dropped: that small file wins (chosen or not).
-        chosen = TableFiles(parts=files.parts, compacted=files.compacted)
-        sql = table_sql(connection, store, table, chosen, parts=parts)
-        data = connection.sql(f"SELECT * FROM ({sql}) ORDER BY {KEYS[table]}").to_arrow_table()
-    finally:
-        connection.close()
-    superseded = [p.rsplit("/", 1)[-1] for p in files.compacted + files.superseded]
-    path = store.path(table, f"compact-{uuid.uuid4().hex}.parquet")
-    write_parquet(store, path, data, metadata={SUPERSEDES: json.dumps(superseded).encode()})
-    for old in list(parts.values()) + files.compacted + files.superseded:
+def compact_table(store: Store, table: str, vacuum: bool = True, retention_hours: int | None = None) -> Compaction:
+    """Compact `table` (optimize) and vacuum it with the table's retention (or `retention_hours`, not shorter)."""
+    delta = open_table(store, table)
+    if delta is None:
+        return Compaction(table, 0, 0, None)
+    actions = add_actions(delta)
+    rows = sum(int(a["num_records"] or 0) for a in actions)
+    compacted = None
+    if len(actions) > 1:
+        committing(lambda: open_table(store, table).optimize.compact(), f"compacting {table}")
+        compacted = store.table_uri(table)
+    vacuumed = 0
+    if vacuum:
         try:
-            store.fs.delete_file(old)
-        except FileNotFoundError:
-            pass
-    return Compaction(table, before, data.num_rows, path)
+            vacuumed = len(open_table(store, table).vacuum(retention_hours=retention_hours, dry_run=False))
+        except Exception as err:  # noqa: BLE001 - delta-rs refuses a retention shorter than the table's
+            if "retention" in str(err).lower():
+                raise UsageError(f"--retain-hours {retention_hours}: shorter than the table's retention "
+                                 f"({str(err).splitlines()[0]})") from None
+            raise
+    after = len(open_table(store, table).file_uris())
+    return Compaction(table, len(actions), rows, compacted, after, vacuumed)
 
 
-def compact_store(store: Store, keys: dict[str, set[str]] | None = None) -> list[Compaction]:
-    """Compact every table; `keys` per table limits which small files are merged (e.g. one sweep's unit ids)."""
-    return [compact_table(store, table, None if keys is None else keys.get(table)) for table in TABLES]
+def compact_store(store: Store, vacuum: bool = True, retention_hours: int | None = None) -> list[Compaction]:
+    """Compact every table of the store."""
+    return [compact_table(store, table, vacuum, retention_hours) for table in TABLES]

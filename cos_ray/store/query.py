@@ -1,33 +1,30 @@
-"""Run a SQL query over a store, robust to concurrent writers and compactions; format the answer.
+"""Run a SQL query over a store, each table pinned to one version, robust to concurrent commits; format the answer.
 
-A view lists the files present when it was made. Writers only add whole files (atomic renames), so a query can fail
-only when a compaction deletes a file it listed: then the views are rebuilt and the query runs again.
+Views are made afresh for each query (the tables' newest versions); a read that loses a file to a vacuum is retried
+(`cos_ray.store.retry`); a read that fails on a damaged file names it (`cos_ray.store.damage`).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import time
 
 import pyarrow as pa
 
-from cos_ray.errors import UsageError
+from cos_ray.errors import CosRayError, UsageError
 from cos_ray.store.location import Store
+from cos_ray.store.retry import retrying, vanished
 from cos_ray.store.views import register_views, tables_in
 
 FORMATS = ("table", "csv", "json")
-RETRIES = 8
 
 
 class EmptyStore(UsageError):
     """The store holds no results: most often a wrong `--out`."""
 
 
-def _vanished(err: BaseException) -> bool:
-    text = str(err).lower()
-    return isinstance(err, FileNotFoundError) or any(
-        words in text for words in ("no such file", "not found", "does not exist", "cannot open", "could not open"))
+class _ReadFailed(Exception):
+    """A DuckDB error while reading the tables (kept apart from errors in the SQL itself)."""
 
 
 def run_sql(store: Store, sql: str, select_only: bool = True, require_results: bool = False) -> pa.Table:
@@ -37,24 +34,35 @@ def run_sql(store: Store, sql: str, select_only: bool = True, require_results: b
     if require_results and store.is_empty():
         raise EmptyStore(f"store {store.uri} is empty: no sweep has written results there yet (check --out; the "
                          f"default is ./results)")
-    for attempt in range(RETRIES):
+    tables = tables_in(sql)
+
+    def once() -> pa.Table:
         connection = duckdb.connect(":memory:")
         try:
-            register_views(connection, store, tables_in(sql))
+            register_views(connection, store, tables)
             if select_only:
                 from cos_ray.store.sql_guard import check_select_only
 
                 check_select_only(connection, sql)
-            return connection.sql(sql).to_arrow_table()
-        except (duckdb.IOException, duckdb.InvalidInputException, FileNotFoundError, OSError) as err:
-            if attempt == RETRIES - 1 or not _vanished(err):
+            try:
+                return connection.sql(sql).to_arrow_table()
+            except (duckdb.IOException, duckdb.InvalidInputException) as err:
+                if vanished(err) or "reading the stream" in str(err) or "ioerror" in str(err).lower():
+                    raise _ReadFailed(str(err)) from err
                 raise UsageError(f"query failed: {err}") from None
-            time.sleep(0.05 * (attempt + 1))  # a compaction replaced files: list them again
-        except duckdb.Error as err:
-            raise UsageError(f"query failed: {err}") from None
+            except duckdb.Error as err:
+                raise UsageError(f"query failed: {err}") from None
         finally:
             connection.close()
-    raise AssertionError("unreachable")
+
+    try:
+        return retrying(once)
+    except _ReadFailed as err:
+        from cos_ray.store.damage import damaged_error
+
+        raise damaged_error(store, tables, err) from None
+    except CosRayError:
+        raise
 
 
 def format_table(table: pa.Table, fmt: str = "table") -> str:

@@ -1,11 +1,25 @@
 """The store's tables and their core columns: fixed names and types that every writer and reader agrees on.
 
 Method parameters, settings and score details are JSON strings (`params`, `settings`, `scores`), so that adding a
-method or a score never changes a table's schema. Columns added later still read from older files: readers unify
-by name, and a column an old file lacks reads as null.
+method or a score never changes a table's schema. Columns added later still read from older rows: a commit with a new
+column evolves the Delta table's schema (`merge_schema`), and older rows read it as null.
+
+Adding a table is one entry in `TABLE_SPECS`: its schema, the columns that key one row (each key is committed
+exactly once: `cos_ray.store.write.commit_rows` merges on it), and the column that scopes a unit's rows (or None).
+For example an `evalkit` table (one row per run, task, split):
+
+    EVALKIT = pa.schema([("run_id", pa.string()), ("task", pa.string()), ("split", pa.string()),
+                         ("score_task_specific", pa.float64()), ("score_weighted", pa.float64()),
+                         ("dimensions", pa.string()), ("evalkit_version", pa.string())])
+    TABLE_SPECS["evalkit"] = TableSpec(EVALKIT, key=("run_id", "task", "split"), scope=None)
+
+and write it with `commit_rows(store, "evalkit", rows)`; `cos-ray sql`, the dashboard, `compact` and `store check`
+then know it without any other change.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -45,6 +59,7 @@ RUNS = pa.schema([
     ("scores", pa.string()),         # JSON: per-dimension scores
     ("lock_in_step", pa.int32()),    # first step from which the answer stays correct (null: never / not scored)
     ("flips", pa.int32()),           # times correctness flipped along the decoded steps (self-correction)
+    ("score_reason", pa.string()),   # why the scores are null (no built-in scorer: `cos-ray score --evalkit`)
     ("status", pa.string()),         # ok | failed
     ("error", pa.string()),
     ("duration_s", pa.float64()),
@@ -105,19 +120,44 @@ LAYERS = pa.schema([
     ("map", pa.list_(pa.float32())),  # energy: the downsampled map, flattened row-major
 ])
 
-TABLES = {"sweeps": SWEEPS, "runs": RUNS, "steps": STEPS, "layers": LAYERS}
-KEYS = {"sweeps": "sweep_id", "runs": "unit_id", "steps": "unit_id", "layers": "unit_id"}  # one small file's rows
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One Delta table of the store: its core schema, its row key, and the column grouping a unit's rows."""
+
+    schema: pa.Schema
+    key: tuple[str, ...]        # a row's identity: committed at most once (merge on these columns)
+    scope: str | None = "unit_id"  # a commit replaces / skips a whole unit's rows by this column (None: row by row)
+    volatile: tuple[str, ...] = ()  # columns that differ between a resumed sweep and an uninterrupted one
+
+    def __post_init__(self):
+        missing = [name for name in (*self.key, *([self.scope] if self.scope else [])) if name not in self.schema.names]
+        if missing:
+            raise ValueError(f"table key/scope columns {missing} are not in its schema")
+
+
+TABLE_SPECS: dict[str, TableSpec] = {
+    "sweeps": TableSpec(SWEEPS, key=("sweep_id",), scope=None,
+                        volatile=("status", "started_at", "finished_at", "done", "failed", "host")),
+    "runs": TableSpec(RUNS, key=("run_id",),
+                      volatile=("sweep_id", "duration_s", "worker", "device", "started_at", "finished_at")),
+    "steps": TableSpec(STEPS, key=("run_id", "step")),
+    "layers": TableSpec(LAYERS, key=("run_id", "step", "kind", "layer")),
+}
+
+TABLES = {name: spec.schema for name, spec in TABLE_SPECS.items()}
+KEYS = {name: spec.scope or spec.key[0] for name, spec in TABLE_SPECS.items()}  # the column grouping a commit's rows
 
 # Columns that differ between an interrupted-and-resumed sweep and an uninterrupted one.
-VOLATILE = {"sweeps": ("status", "started_at", "finished_at", "done", "failed", "host"),
-            "runs": ("sweep_id", "duration_s", "worker", "device", "started_at", "finished_at"),
-            "steps": (), "layers": ()}
+VOLATILE = {name: spec.volatile for name, spec in TABLE_SPECS.items()}
 
 
 def to_table(name: str, rows) -> pa.Table:
     """Rows (a list of dicts or a pyarrow Table) as a table with the core columns first, cast to their types.
 
-    Missing core columns become nulls; extra columns are kept (readers unify by name).
+    Missing core columns become nulls; extra columns are kept (a commit adds them to the table's schema); an extra
+    column with no value in any row (Arrow type null, which Delta cannot store) becomes a string column.
     """
     schema = TABLES[name]
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
@@ -130,6 +170,9 @@ def to_table(name: str, rows) -> pa.Table:
         fields.append(field)
     for name_ in table.column_names:
         if name_ not in schema.names:
-            columns.append(table.column(name_))
-            fields.append(table.schema.field(name_))
+            column, field = table.column(name_), table.schema.field(name_)
+            if pa.types.is_null(field.type):
+                column, field = column.cast(pa.string()), field.with_type(pa.string())
+            columns.append(column)
+            fields.append(field)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))

@@ -1,24 +1,96 @@
-"""Atomic writes: a reader sees a whole file or none, and a rewritten unit replaces its file in one step.
+"""Committing rows: each row key at most once, a unit's rows as one commit per table, media before the rows.
 
-Local filesystems: write `.tmp-<uuid>-<name>` in the same folder, then rename over the final name (POSIX rename is
-atomic and replaces). Object stores (s3://, gs://): one object written in one upload, which becomes visible only
-when complete - no temporary name needed (a copy would not be atomic anyway).
+Every commit is a Delta merge on the table's key (`schema.TABLE_SPECS`), conflict-checked by delta-rs: two drivers,
+a retried job or a resumed sweep committing the same unit never add a second row for a key. A unit's steps and
+layers are committed first, its runs last: a unit is done exactly when its runs rows are committed with status
+`ok`, and once done, later commits of the same unit change nothing (the first finished attempt stays). A failed
+unit's runs rows are replaced by its next attempt's. A unit's steps/layers commit replaces that unit's earlier rows
+(rows its new attempt does not have are deleted in the same commit).
 """
 
 from __future__ import annotations
 
-import uuid
+import re
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from cos_ray.store.location import Store
-from cos_ray.store.schema import to_table
+from cos_ray.store.schema import TABLE_SPECS, to_table
+from cos_ray.store.tables import committing, ensure_table, open_table, quote
+
+UNIT_ID = re.compile(r"^[A-Za-z0-9_.=-]+$")
+
+
+def commit_rows(store: Store, table: str, rows, scope: str | None = None, keep_ok: bool = False) -> dict:
+    """Merge `rows` into `table` on its key, in one commit; returns delta-rs's merge metrics.
+
+    `scope`: the value of the table's scope column (a unit id) all rows share: the merge reads only that unit's
+    files, and the unit's rows missing from `rows` are deleted. `keep_ok`: a matched row whose status is `ok` is
+    kept as it is (runs: a finished run is never overwritten)."""
+    spec = TABLE_SPECS[table]
+    data = to_table(table, rows)
+    on = " AND ".join(f"t.{column} = s.{column}" for column in spec.key)
+    if scope is not None:
+        on = f"t.{spec.scope} = {quote(scope)} AND {on}"
+
+    def merge() -> dict:
+        delta = ensure_table(store, table)
+        merger = delta.merge(data, on, source_alias="s", target_alias="t", merge_schema=True)
+        merger = merger.when_matched_update_all(predicate="t.status <> 'ok'" if keep_ok else None)
+        merger = merger.when_not_matched_insert_all()
+        if scope is not None and not keep_ok:
+            merger = merger.when_not_matched_by_source_delete(predicate=f"t.{spec.scope} = {quote(scope)}")
+        return merger.execute()
+
+    return committing(merge, f"committing {len(data)} row(s) to {table}")
+
+
+def unit_done(store: Store, unit_id: str) -> bool:
+    """Whether the unit's runs rows are committed, every one with status ok."""
+    import pyarrow.dataset as ds
+
+    delta = open_table(store, "runs")
+    if delta is None:
+        return False
+    status = delta.to_pyarrow_dataset().to_table(columns=["status"], filter=ds.field("unit_id") == unit_id)
+    values = status.column("status").to_pylist()
+    return bool(values) and all(value == "ok" for value in values)
+
+
+def write_unit(store: Store, unit_id: str, runs, steps=None, layers=None) -> bool:
+    """A finished (or failed) unit: its steps and layers first, then its runs rows - whose commit marks it done.
+
+    Returns False (and commits nothing) when the unit is already done: another driver, or an earlier attempt,
+    committed it first. `runs`/`steps`/`layers`: lists of row dicts (see `rows`) or pyarrow tables.
+    """
+    if not UNIT_ID.match(unit_id):
+        raise ValueError(f"unit id {unit_id!r}: letters, digits, _ . = - only")
+    if unit_done(store, unit_id):
+        return False
+    commit_rows(store, "steps", steps if steps is not None else [], scope=unit_id)
+    if _has_rows(layers) or store.has_table("layers"):
+        commit_rows(store, "layers", layers if layers is not None else [], scope=unit_id)
+    commit_rows(store, "runs", runs, scope=unit_id, keep_ok=True)
+    return True
+
+
+def _has_rows(rows) -> bool:
+    if rows is None:
+        return False
+    return rows.num_rows > 0 if isinstance(rows, pa.Table) else len(rows) > 0
+
+
+def write_sweep(store: Store, row: dict) -> None:
+    """The sweep's row (rewritten as it progresses: running -> done / failed / interrupted)."""
+    commit_rows(store, "sweeps", [row])
 
 
 def write_atomic(store: Store, path: str, write) -> str:
-    """Call `write(sink_path)` to produce the file, then publish it at `path` atomically."""
+    """Call `write(sink_path)` to produce the file, then publish it at `path` atomically (local: rename of a
+    temporary file in the same folder; object stores: one upload, visible only when complete)."""
+    import uuid
+
     folder, _, name = path.rpartition("/")
     store.fs.create_dir(folder, recursive=True)
     if not store.is_local:
@@ -37,44 +109,16 @@ def write_atomic(store: Store, path: str, write) -> str:
     return path
 
 
-def write_parquet(store: Store, path: str, table: pa.Table, metadata: dict | None = None) -> str:
-    if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    return write_atomic(store, path, lambda sink: pq.write_table(table, sink, filesystem=store.fs,
-                                                                 compression="zstd"))
-
-
-def write_unit(store: Store, unit_id: str, runs, steps=None, layers=None) -> None:
-    """A finished (or failed) unit: its steps and layers files first, then its runs file - whose presence marks the
-    unit done.
-
-    `runs`/`steps`/`layers`: lists of row dicts (see `rows`) or pyarrow tables; core columns are cast, extras kept.
-    The steps file is written even when empty, so that a retried unit's file replaces the rows of its earlier
-    attempt. The layers file (probe rows) is written when the unit has some, or to empty an earlier attempt's.
-    """
-    write_parquet(store, store.part_path("steps", unit_id), to_table("steps", steps if steps is not None else []))
-    layers_path = store.part_path("layers", unit_id)
-    if _has_rows(layers) or store.fs.get_file_info(layers_path).type == pafs.FileType.File:
-        write_parquet(store, layers_path, to_table("layers", layers if layers is not None else []))
-    write_parquet(store, store.part_path("runs", unit_id), to_table("runs", runs))
-
-
-def _has_rows(rows) -> bool:
-    if rows is None:
-        return False
-    return rows.num_rows > 0 if isinstance(rows, pa.Table) else len(rows) > 0
-
-
-def write_sweep(store: Store, row: dict) -> None:
-    """The sweep's row (rewritten as it progresses: running -> done / failed / interrupted)."""
-    write_parquet(store, store.part_path("sweeps", row["sweep_id"]), to_table("sweeps", [row]))
-
-
 def write_media(store: Store, relative: str, data: bytes) -> str:
-    """A media file (video, filmstrip) at a store-relative path; returns the path rows should reference."""
+    """A media file (video, filmstrip) at a store-relative path, written before the rows naming it; returns the
+    path rows should reference."""
     def put(sink: str) -> None:
         with store.fs.open_output_stream(sink) as handle:
             handle.write(data)
 
     write_atomic(store, store.path(relative), put)
     return relative
+
+
+def media_exists(store: Store, relative: str) -> bool:
+    return store.fs.get_file_info(store.path(relative)).type == pafs.FileType.File

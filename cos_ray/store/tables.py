@@ -1,0 +1,90 @@
+"""Opening and creating the store's Delta tables (delta-rs), and the one policy for commits that lose a race.
+
+delta-rs commits optimistically: a commit that conflicts with one made meanwhile (another driver's merge, a
+compaction that removed files this one read) fails with `CommitFailedError`, and the whole operation - read the
+table's newest version, recompute, commit - is run again (`committing`). delta-rs's runtime does not survive
+`fork()`: open tables only in processes that were spawned (Ray workers, subprocesses), never in a forked child.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pyarrow as pa
+
+from cos_ray.errors import UsageError
+from cos_ray.store.location import Store
+from cos_ray.store.schema import TABLES
+
+COMMIT_ATTEMPTS = 40
+
+
+class LegacyStore(UsageError):
+    """A store written before the Delta tables: it must be converted once (`cos-ray store migrate`)."""
+
+
+def open_table(store: Store, table: str, version: int | None = None):
+    """The table's `DeltaTable` at its newest version (or `version`); None when it has had no commit yet.
+
+    An unreadable log raises `DamagedStore` naming the table, the version and the file."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    if not store.has_table(table):
+        if store.is_legacy(table):
+            raise LegacyStore(f"store {store.uri}: table {table} is in the pre-Delta format (Parquet parts); convert it "
+                              f"once with `cos-ray store migrate --out {store.uri}`")
+        return None
+    try:
+        return DeltaTable(store.table_uri(table), version=version, storage_options=store.storage_options)
+    except TableNotFoundError:
+        return None
+    except (DeltaError, OSError, ValueError) as err:
+        from cos_ray.store.damage import damaged_error
+
+        raise damaged_error(store, [table], err) from None
+
+
+def ensure_table(store: Store, table: str, schema: pa.Schema | None = None):
+    """The table, created empty with its core schema if it has none yet (two creators at once: one wins)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import CommitFailedError, DeltaError
+
+    existing = open_table(store, table)
+    if existing is not None:
+        return existing
+    try:
+        DeltaTable.create(store.table_uri(table), schema=schema or TABLES[table], mode="ignore",
+                          storage_options=store.storage_options)
+    except (CommitFailedError, DeltaError):
+        pass  # another process created it at the same moment
+    opened = open_table(store, table)
+    if opened is None:
+        raise UsageError(f"store {store.uri}: could not create table {table}")
+    return opened
+
+
+def committing(operation, what: str):
+    """Run `operation()` (which opens the table afresh) until its commit does not conflict with another one."""
+    from deltalake.exceptions import CommitFailedError
+
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            return operation()
+        except CommitFailedError as err:
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise UsageError(f"{what}: {COMMIT_ATTEMPTS} commits in a row conflicted with other writers "
+                                 f"({str(err).splitlines()[0]})") from None
+            time.sleep(min(1.0, 0.02 * (attempt + 1)) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def add_actions(delta) -> list[dict]:
+    """The table version's data files: path (relative), num_records, and min/max statistics of each column."""
+    return pa.table(delta.get_add_actions(flatten=True)).to_pylist()
+
+
+def quote(value: str) -> str:
+    """A SQL string literal (for delta-rs predicates)."""
+    return "'" + str(value).replace("'", "''") + "'"
