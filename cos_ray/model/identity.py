@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 
 from cos_ray.model.checkpoint import inspect_checkpoint
-from cos_ray.model.source import is_preset
+from cos_ray.model.source import SHIPPED_PRESETS, is_preset
 
 _HEADER_LIMIT = 64 << 20
 
@@ -52,7 +52,9 @@ def checkpoint_hash(directory: str | Path) -> str:
 
 def model_identity(model: str | Path, lora: dict[str, str | Path] | None = None) -> dict:
     """{'model': ..., 'hash': ..., 'lora': {expert: sha256}}: stable across machines for the same files."""
-    if is_preset(model):
+    if str(model) in SHIPPED_PRESETS:  # trained weights in the package: hashed like any checkpoint directory
+        identity = {"model": str(model), "hash": checkpoint_hash(SHIPPED_PRESETS[str(model)])}
+    elif is_preset(model):
         from cos_ray.model.tiny import preset_key
 
         identity = {"model": str(model), "hash": f"preset-{preset_key(str(model))}"}

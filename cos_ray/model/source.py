@@ -9,7 +9,9 @@ from pathlib import Path
 
 from cos_ray.model.checkpoint import inspect_checkpoint
 
-PRESET_FAMILIES = {"tiny": "tiny-a14b", "tiny-ti2v": "tiny-ti2v"}
+PRESET_FAMILIES = {"tiny": "tiny-a14b", "tiny-ti2v": "tiny-ti2v", "tiny-reasoner": "tiny-a14b"}
+# Presets shipped as trained weights inside the package (diffusers format); the others are built from configs.
+SHIPPED_PRESETS = {"tiny-reasoner": Path(__file__).parent / "presets" / "tiny-reasoner"}
 
 
 def is_preset(model: str | Path) -> bool:
@@ -25,6 +27,8 @@ def model_family(model: str | Path) -> str:
 
 def model_directory(model: str | Path) -> Path:
     """The diffusers-format directory the loader reads (a preset is written to the cache on first use)."""
+    if str(model) in SHIPPED_PRESETS:
+        return SHIPPED_PRESETS[str(model)]
     if is_preset(model):
         from cos_ray.model.tiny import tiny_checkpoint
 

@@ -62,13 +62,13 @@ class ModelSpec(SpecNode):
 
 def transformer_config(model: str) -> dict:
     """The (first) transformer's config: a preset's from its definition, a checkpoint's from config.json."""
-    from cos_ray.model.source import is_preset
+    from cos_ray.model.source import SHIPPED_PRESETS, is_preset
 
-    if is_preset(model):
+    if is_preset(model) and model not in SHIPPED_PRESETS:
         from cos_ray.model.tiny import PRESETS
 
         return dict(PRESETS[model]["transformer"])
-    path = Path(model) / "transformer" / "config.json"
+    path = Path(SHIPPED_PRESETS.get(model, model)) / "transformer" / "config.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -76,14 +76,14 @@ def transformer_config(model: str) -> dict:
 
 
 def vae_config(model: str) -> dict:
-    from cos_ray.model.source import is_preset
+    from cos_ray.model.source import SHIPPED_PRESETS, is_preset
 
-    if is_preset(model):
+    if is_preset(model) and model not in SHIPPED_PRESETS:
         from cos_ray.model.tiny import PRESETS
 
         return dict(PRESETS[model]["vae"])
     try:
-        return json.loads((Path(model) / "vae" / "config.json").read_text())
+        return json.loads((Path(SHIPPED_PRESETS.get(model, model)) / "vae" / "config.json").read_text())
     except (OSError, ValueError):
         return {}
 
