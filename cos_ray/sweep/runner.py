@@ -1,7 +1,7 @@
 """`cos-ray submit SPEC` without a cluster address: the sweep's units on worker groups of this Ray cluster.
 
 Units already finished in the store are skipped; failed ones run again. Each unit is written when it ends - media,
-then its steps file, then its runs file, whose presence marks it done - so killing the sweep at any moment leaves a
+then its steps rows, then its runs rows, whose commit marks it done - so killing the sweep at any moment leaves a
 store that the next submission resumes, and a reader never sees half a unit. Infrastructure failures (a dead or
 stalled worker) are retried on a fresh group up to `retries` times; deterministic ones (bad input, NaN in a merged
 state) fail the unit at once. When no unit is left to run, the store is compacted.
@@ -10,6 +10,7 @@ state) fail the unit at once. When no unit is left to run, the store is compacte
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -61,14 +62,17 @@ def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeo
     from cos_ray.spec.expand import expand, sweep_id
     from cos_ray.spec.load import load_spec
     from cos_ray.store.location import Store
-    from cos_ray.store.status import finished_units
+    from cos_ray.store.status import resume_status
 
     if retries < 0:
         raise UsageError(f"--retries: expected >= 0, got {retries}")
     spec = load_spec(spec_path)
     units = expand(spec)
     store = Store(spec.store_uri(out))
-    finished = finished_units(store) & {unit.unit_id for unit in units}
+    finished, set_aside = resume_status(store)  # damaged files set aside: their units are not finished
+    for note in set_aside:
+        print(f"store damaged: {note}", file=sys.stderr)
+    finished &= {unit.unit_id for unit in units}
     todo = [unit for unit in units if unit.unit_id not in finished]
     report = SweepReport(sweep_id(spec, units), store.uri, len(units), len(finished))
     sweep = _SweepRecord(store, spec, units, report)
@@ -81,11 +85,21 @@ def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeo
         raise
     status = "failed" if report.failed else "done"
     if compact and not report.failed:
-        from cos_ray.store.compact import compact_store
-
-        compact_store(store)
+        _compact_quietly(store)
     sweep.write(status, finished=True)
     return report
+
+
+def _compact_quietly(store) -> None:
+    """The end of a sweep compacts the store; a compaction that fails is reported and never fails the sweep (its
+    rows are committed; `cos-ray compact` can run later)."""
+    from cos_ray.store.compact import compact_store
+
+    try:
+        compact_store(store)
+    except Exception as err:  # noqa: BLE001 - the sweep's status is written whatever happens here
+        print(f"warning: compacting {store.uri} failed ({type(err).__name__}: {str(err).splitlines()[0]}); "
+              f"run `cos-ray compact --out {store.uri}` later", file=sys.stderr)
 
 
 class _SweepRecord:
