@@ -181,7 +181,7 @@ def test_a_reader_during_compaction_never_double_counts(tmp_path):
 
 def test_concurrent_reader_never_fails_while_units_are_written_and_compacted(tmp_path):
     store = Store(tmp_path)
-    units, members = 120, 3
+    units, members = 60, 3
     errors, counts, stop = [], [], threading.Event()
 
     def reader():
@@ -195,7 +195,7 @@ def test_concurrent_reader_never_fails_while_units_are_written_and_compacted(tmp
     def writer():
         for index in range(units):
             write_fake_unit(store, f"w{index:04d}", members=members)
-            if index in (40, 80):
+            if index in (20, 40):
                 compact_store(store)
 
     thread = threading.Thread(target=reader)

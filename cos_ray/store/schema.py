@@ -121,6 +121,25 @@ LAYERS = pa.schema([
 ])
 
 
+# VBVR-EvalKit's scores of a run's video (`cos-ray score --evalkit` / `--evalkit-results`): one row per run, task and
+# split, joined to `runs` on run_id. `split` is EvalKit's (In_Domain / Out_of_Domain); `dimensions` its JSON.
+EVALKIT = pa.schema([
+    ("run_id", pa.string()),
+    ("sweep_id", pa.string()),
+    ("unit_id", pa.string()),
+    ("task", pa.string()),           # the VBVR task folder (O-39_maze_data-generator)
+    ("split", pa.string()),          # In_Domain | Out_of_Domain
+    ("sample", pa.string()),         # the sample folder (00000)
+    ("score_task_specific", pa.float64()),  # the task's rule-based score (run_evaluation.py's)
+    ("score_weighted", pa.float64()),       # the 5-dimension weighted score (evaluate.py's; null if not computed)
+    ("dimensions", pa.string()),     # JSON: EvalKit's dimensions
+    ("evalkit_version", pa.string()),  # e.g. "vbvr-bench 0.1.0 @ <commit>" (null: not known for an import)
+    ("source", pa.string()),         # the imported JSON, or vbvr_bench.VBVRBench.evaluate
+    ("video_path", pa.string()),     # the video EvalKit scored (its path there)
+    ("error", pa.string()),          # EvalKit's error for this video, if any
+    ("scored_at", TIME),
+])
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -144,6 +163,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
                       volatile=("sweep_id", "duration_s", "worker", "device", "started_at", "finished_at")),
     "steps": TableSpec(STEPS, key=("run_id", "step")),
     "layers": TableSpec(LAYERS, key=("run_id", "step", "kind", "layer")),
+    "evalkit": TableSpec(EVALKIT, key=("run_id", "task", "split"), scope=None, volatile=("scored_at",)),
 }
 
 TABLES = {name: spec.schema for name, spec in TABLE_SPECS.items()}
