@@ -23,7 +23,7 @@ for _command in [
     tasks.tasks,                              # task samples with ground truth, scoring a video
     specs.plan, specs.spec,                   # what a spec would run; its schema and check
     sweeps.submit, sweeps.verify, sweeps.export,  # sweeps into a store
-    store.sql, store.compact,                 # the results store
+    store.sql, store.compact, store.store_group,  # the results store: query, compact, check, migrate
     *jobs.COMMANDS,                           # sweeps as Ray Jobs: list, status, logs, stop
     dashboard.dashboard,                      # the Streamlit dashboard
 ]:
