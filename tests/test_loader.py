@@ -93,7 +93,7 @@ def test_wrong_input_channels_are_named(broken_copy):
 def test_missing_directory_and_index_are_named(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_pipeline(tmp_path / "nowhere", device="cpu")
-    with pytest.raises(CheckpointError, match="model_index: missing model_index.json"):
+    with pytest.raises(CheckpointError, match="no Wan2.2 checkpoint layout found. Looked for: model_index.json"):
         inspect_checkpoint(tmp_path)
 
 

@@ -1,13 +1,15 @@
-"""Inspect a local diffusers-format Wan2.2 directory before any weights are read.
+"""Inspect a local Wan2.2 checkpoint before any weights are read, whichever layout it was downloaded in.
 
-Every problem is reported at once with the component and file it concerns, so that a user who copied a 50 GiB
+Layouts are detected, not declared: a diffusers-format directory (`model_index.json`), the original Wan layout
+(`high_noise_model/` + `low_noise_model/`, `.pth` text encoder and VAE; see `wan_original`), or ComfyUI-style single
+files per expert over a base directory (see `comfy`). Every problem is reported at once with the component and file it concerns, so that a user who copied a 50 GiB
 checkpoint incompletely learns it in a second rather than after minutes of loading. Pure Python (json + pathlib).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cos_ray.errors import CheckpointError
@@ -27,6 +29,20 @@ class CheckpointLayout:
     experts: tuple[str, ...]  # subfolders holding a WanTransformer3DModel, high-noise expert first
     boundary_ratio: float | None
     expand_timesteps: bool
+    format: str = "diffusers"  # "diffusers", "wan-original" or "comfy" (single-file experts over a base directory)
+    files: dict = field(default_factory=dict)  # component -> file or folder, for layouts other than diffusers'
+    base_format: str = "diffusers"  # comfy: the layout of the base directory holding text encoder, VAE, tokenizer
+
+    def describe(self) -> str:
+        """One line for users: the layout found, e.g. 'original Wan layout (high_noise_model/, low_noise_model/)'."""
+        if self.format == "wan-original":
+            return "original Wan layout (" + ", ".join(
+                Path(self.files[name]).name + ("/" if Path(self.files[name]).is_dir() else "")
+                for name in (*self.experts, "text_encoder", "vae", "tokenizer")) + ")"
+        if self.format == "comfy":
+            experts = ", ".join(f"{expert}={Path(self.files[expert]).name}" for expert in self.experts)
+            return f"ComfyUI single-file experts ({experts}) over a {self.base_format} base directory"
+        return "diffusers format (model_index.json)"
 
 
 def _read_json(path: Path, component: str) -> dict:
@@ -67,11 +83,38 @@ def _component(root: Path, name: str) -> Path:
     return folder
 
 
-def inspect_checkpoint(path: str | Path) -> CheckpointLayout:
-    """Validate a Wan2.2 I2V directory (A14B / VBVR layout or TI2V-5B layout) and describe it."""
+LOOKED_FOR = (
+    "model_index.json (diffusers format, e.g. Wan-AI/Wan2.2-I2V-A14B-Diffusers); "
+    "high_noise_model/ + low_noise_model/ with models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth and google/umt5-xxl/ "
+    "(original Wan layout, e.g. Wan-AI/Wan2.2-I2V-A14B); for ComfyUI single-file experts give the files per expert "
+    "(--expert-high/--expert-low, spec model.experts) over such a base directory"
+)
+
+
+def inspect_checkpoint(path: str | Path, experts: dict[str, str | Path] | None = None) -> CheckpointLayout:
+    """Detect the layout of a Wan2.2 checkpoint directory, validate it and describe it.
+
+    `experts` ({'transformer': file, 'transformer_2': file}) names ComfyUI-style single-file experts; `path` is then
+    the base directory their text encoder, VAE and tokenizer come from.
+    """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise CheckpointError(f"model directory {root} does not exist (give a local diffusers-format directory or 'tiny')")
+        raise CheckpointError(f"model directory {root} does not exist (give a local checkpoint directory or 'tiny')")
+    if experts:
+        from cos_ray.model.comfy import inspect_comfy
+
+        return inspect_comfy(inspect_checkpoint(root), experts)
+    if (root / "model_index.json").is_file():
+        return inspect_diffusers(root)
+    from cos_ray.model.wan_original import inspect_original, looks_original
+
+    if looks_original(root):
+        return inspect_original(root)
+    raise CheckpointError(f"{root}: no Wan2.2 checkpoint layout found. Looked for: {LOOKED_FOR}")
+
+
+def inspect_diffusers(root: Path) -> CheckpointLayout:
+    """Validate a diffusers-format Wan2.2 I2V directory (A14B / VBVR layout or TI2V-5B layout) and describe it."""
     index = _read_json(root / "model_index.json", "model_index")
     listed = {key for key, value in index.items() if isinstance(value, list) and value and value[0] is not None}
     boundary_ratio = index.get("boundary_ratio")

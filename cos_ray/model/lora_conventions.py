@@ -1,0 +1,171 @@
+"""LoRA files in every common key convention, loaded through diffusers, and never silently dropped.
+
+Conventions (per expert, one file each):
+- diffusers / peft: `transformer.blocks.0.attn1.to_q.lora_A.weight` (diffusers' own `save_lora_weights`);
+- DiffSynth-Studio (the VBVR release): `blocks.0.self_attn.q.lora_A.default.weight` - Wan names, no prefix, no
+  alpha (scale 1, W += B·A). diffusers ignores these keys (it only logs "No LoRA keys associated ..."); renamed to
+  `diffusion_model.<name>.lora_A.weight` they go through diffusers' own Wan conversion;
+- ComfyUI: `diffusion_model.blocks.0.self_attn.q.lora_down.weight` / `lora_up` / `.alpha`;
+- Kohya / musubi-tuner: `lora_unet_blocks_0_self_attn_q.lora_down.weight` / `lora_up` / `.alpha`.
+
+After loading, the LoRA layers injected into the expert are counted and must equal the A/B pairs in the file; any
+difference is one `CheckpointError` naming the file, the convention detected and the first unmatched keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cos_ray.errors import CheckpointError
+
+CONVENTIONS = ("diffusers", "diffsynth", "comfy", "kohya")
+_DOWN = re.compile(r"(.+)\.(lora_A|lora_down)(\.default)?\.weight$")
+
+
+@dataclass(frozen=True)
+class LoraRecord:
+    """What a LoRA did to one expert: recorded in the model identity and every run record."""
+
+    file: str
+    sha256: str  # of the whole file (LoRA files are small)
+    convention: str
+    pairs: int  # A/B pairs in the file
+    layers_injected: int  # LoRA layers diffusers/peft injected into the expert (== pairs, or loading failed)
+    scale: float
+    fused: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_convention(keys) -> str:
+    """The convention of a LoRA state dict's keys (see the module docstring)."""
+    keys = list(keys)
+    if any(key.startswith("lora_unet_") for key in keys):
+        return "kohya"
+    if any(key.startswith("diffusion_model.") for key in keys):
+        return "comfy"
+    if any(".default." in key or key.startswith("blocks.") and ("self_attn" in key or "cross_attn" in key)
+           for key in keys):
+        return "diffsynth"
+    return "diffusers"
+
+
+def lora_pairs(keys) -> list[str]:
+    """The module names of the A/B (down/up) pairs in a LoRA file, in file order."""
+    return [match.group(1) for match in map(_DOWN.match, keys) if match]
+
+
+def to_diffusers_input(state: dict, convention: str) -> tuple[dict, dict[str, str]]:
+    """The state dict diffusers' Wan LoRA loader converts, and {its key: the file's key} for error messages.
+
+    DiffSynth keys get the `diffusion_model.` prefix and lose `.default` (then diffusers converts them as it does
+    ComfyUI's); every other convention is diffusers' own input already.
+    """
+    if convention != "diffsynth":
+        return dict(state), {key: key for key in state}
+    out, origin = {}, {}
+    for key, value in state.items():
+        renamed = "diffusion_model." + key.replace(".default.", ".")
+        out[renamed] = value
+        origin[renamed] = key
+    return out, origin
+
+
+def _injected(module, adapter: str) -> list[str]:
+    """Names of the modules of `module` holding a LoRA layer of `adapter`."""
+    from peft.tuners.lora import LoraLayer
+
+    return [name for name, sub in module.named_modules() if isinstance(sub, LoraLayer) and adapter in sub.lora_A]
+
+
+def _refuse(path: Path, convention: str, detail: str, keys: list[str]) -> CheckpointError:
+    shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+    return CheckpointError(
+        f"lora {path}: {convention} convention detected; {detail}; first unmatched keys: {shown or 'none'}. "
+        "Nothing was applied silently: fix or re-export the file (conventions read: " + ", ".join(CONVENTIONS) + ")"
+    )
+
+
+def load_lora(pipe, expert: str, path: Path, scale: float = 1.0) -> LoraRecord:
+    """Load one LoRA file into `expert` ('transformer' or 'transformer_2') of a Wan pipeline and check it applied."""
+    import logging
+
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - safetensors raises several kinds for a damaged file
+        raise CheckpointError(f"lora {path}: not a readable .safetensors file ({err})") from err
+    convention = detect_convention(state)
+    pairs = lora_pairs(state)
+    if not pairs:
+        raise _refuse(path, convention, "the file holds no LoRA A/B (down/up) pairs", sorted(state)[:5])
+    prepared, origin = to_diffusers_input(state, convention)
+    adapter = f"cos_ray_{expert}"
+    target = getattr(pipe, expert)
+    try:
+        converted = pipe.lora_state_dict(prepared)
+    except (ValueError, KeyError) as err:
+        # diffusers' Wan conversion refuses keys it cannot place; name them as the file spells them.
+        leftover = [origin.get(key, key) for key in re.findall(r"'([^']+)'", str(err)) if key in origin or "." in key]
+        raise _refuse(path, convention, f"diffusers' conversion could not place every key ({type(err).__name__})",
+                      leftover or [str(err)[:200]]) from err
+    converted_pairs = lora_pairs(converted)
+    peft_logger = logging.getLogger("peft")
+    previous = peft_logger.level
+    try:
+        peft_logger.setLevel(logging.ERROR)
+        pipe.load_lora_weights(converted, adapter_name=adapter, load_into_transformer_2=(expert == "transformer_2"))
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise _refuse(path, convention, f"diffusers/peft refused it ({err})"[:400], converted_pairs) from err
+    finally:
+        peft_logger.setLevel(previous)
+    injected = _injected(target, adapter)
+    if len(injected) != len(pairs) or len(converted_pairs) != len(pairs):
+        placed = set(injected)
+        unmatched = [origin.get(key, key) for key in converted_pairs if key.removeprefix("transformer.") not in placed]
+        if len(converted_pairs) != len(pairs):
+            unmatched = [key for key in pairs if not _was_converted(key, origin, converted_pairs)] + unmatched
+        _unload(pipe, adapter)
+        raise _refuse(path, convention, f"{len(injected)} LoRA layers injected into {expert} for {len(pairs)} A/B "
+                      "pairs in the file", unmatched)
+    if scale != 1.0:
+        from diffusers.utils.peft_utils import set_weights_and_activate_adapters
+
+        set_weights_and_activate_adapters(target, [adapter], [scale])
+    return LoraRecord(str(path), file_sha256(path), convention, len(pairs), len(injected), float(scale), False)
+
+
+def _was_converted(key: str, origin: dict, converted_pairs: list[str]) -> bool:
+    """Whether the file's pair `key` survived diffusers' conversion (only decidable when the names are kept)."""
+    return key in converted_pairs or any(origin.get(c) == key for c in converted_pairs)
+
+
+def _unload(pipe, adapter: str) -> None:
+    try:
+        pipe.delete_adapters([adapter])
+    except Exception:  # noqa: BLE001 - best effort: the error being raised matters more
+        pass
+
+
+def fuse_loras(pipe, records: dict[str, LoraRecord]) -> dict[str, LoraRecord]:
+    """Merge every loaded LoRA into its expert's weights (W += scale·B·A) and drop the LoRA layers."""
+    from dataclasses import replace
+
+    for expert, record in records.items():
+        pipe.fuse_lora(components=[expert], lora_scale=1.0, adapter_names=[f"cos_ray_{expert}"])
+    pipe.unload_lora_weights()
+    return {expert: replace(record, fused=True) for expert, record in records.items()}

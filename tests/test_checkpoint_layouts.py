@@ -1,0 +1,117 @@
+"""Checkpoints as users download them load and give the same video as the diffusers-format tiny preset.
+
+The fixtures (tests/fixtures/wan_original.py) rename the preset's own tensors to Wan's key names without cos-ray's
+loader; the reference is the preset loaded from its diffusers-format directory. The original layout's T5 is bf16 on
+disk (as published), so the reference's text encoder is rounded to bf16 the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from fixtures.wan_original import write_comfy_file, write_original_layout
+
+from cos_ray.engine.call import sample
+from cos_ray.errors import CheckpointError
+from cos_ray.model.checkpoint import inspect_checkpoint
+from cos_ray.model.loader import load_pipeline
+
+
+@pytest.fixture(scope="module")
+def reference(preset_cache):
+    """The tiny preset (diffusers format) with its text encoder rounded to bf16, like the original layout's .pth."""
+    import torch
+
+    model = load_pipeline("tiny", device="cpu")
+    with torch.no_grad():
+        for parameter in model.pipe.text_encoder.parameters():
+            parameter.copy_(parameter.to(torch.bfloat16).to(torch.float32))
+    return model
+
+
+@pytest.fixture(scope="module")
+def original_dir(tmp_path_factory, preset_cache):
+    source = load_pipeline("tiny", device="cpu")
+    return write_original_layout(source.pipe, tmp_path_factory.mktemp("wan-original") / "Wan2.2-I2V-A14B", shards=3)
+
+
+@pytest.fixture(scope="module")
+def reference_video(reference, task, tiny_settings):
+    return sample(reference, task, tiny_settings, [0])
+
+
+def test_original_layout_is_detected_and_gives_the_same_video(original_dir, reference_video, task, tiny_settings):
+    layout = inspect_checkpoint(original_dir)
+    assert layout.format == "wan-original" and layout.family == "a14b"
+    assert layout.experts == ("transformer", "transformer_2")
+    assert "original Wan layout" in layout.describe() and "high_noise_model/" in layout.describe()
+    assert len(json.loads((original_dir / "high_noise_model" / "diffusion_pytorch_model.safetensors.index.json")
+                          .read_text())["weight_map"]) > 0
+    model = load_pipeline(original_dir, device="cpu")
+    assert model.pipe.transformer.config.text_dim == 32  # read from the weights: the WanModel config has no text_dim
+    video = sample(model, task, tiny_settings, [0])
+    assert video.shape == reference_video.shape
+    assert np.abs(video - reference_video).max() < 1e-5
+
+
+@pytest.mark.parametrize("prefix", [True, False], ids=["model.diffusion_model.", "no-prefix"])
+def test_comfy_single_files_over_the_original_base_give_the_same_video(
+    prefix, original_dir, tmp_path, reference, reference_video, task, tiny_settings
+):
+    files = {
+        "transformer": write_comfy_file(reference.pipe.transformer, tmp_path / "high.safetensors", prefix=prefix),
+        "transformer_2": write_comfy_file(reference.pipe.transformer_2, tmp_path / "low.safetensors", prefix=prefix),
+    }
+    model = load_pipeline(original_dir, device="cpu", experts=files)
+    assert model.layout.format == "comfy" and model.layout.base_format == "wan-original"
+    assert "ComfyUI single-file experts" in model.layout.describe()
+    video = sample(model, task, tiny_settings, [0])
+    assert np.abs(video - reference_video).max() < 1e-5
+
+
+def test_a_directory_of_no_known_layout_names_what_was_looked_for(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"0")
+    with pytest.raises(CheckpointError, match=r"no Wan2.2 checkpoint layout found. Looked for: model_index.json.*"
+                                              r"high_noise_model/"):
+        inspect_checkpoint(tmp_path)
+
+
+@pytest.fixture()
+def damaged_original(original_dir, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(original_dir, target)
+    return target
+
+
+def test_original_layout_problems_are_named_together(damaged_original):
+    (damaged_original / "Wan2.1_VAE.pth").unlink()
+    shutil.rmtree(damaged_original / "google")
+    with pytest.raises(CheckpointError, match=r"original Wan layout.*vae: missing Wan2.1_VAE.pth.*tokenizer: none of"):
+        inspect_checkpoint(damaged_original)
+
+
+def test_a_missing_shard_is_named(damaged_original):
+    shard = sorted((damaged_original / "low_noise_model").glob("*-00002-of-00003.safetensors"))[0]
+    shard.unlink()
+    with pytest.raises(CheckpointError, match=r"low_noise_model: shard\(s\) listed .* missing: .*00002-of-00003"):
+        inspect_checkpoint(damaged_original)
+
+
+def test_a_config_that_is_not_wanmodel_is_named(damaged_original):
+    path = damaged_original / "high_noise_model" / "config.json"
+    path.write_text(json.dumps({"_class_name": "WanTransformer3DModel"}))
+    with pytest.raises(CheckpointError, match=r"high_noise_model: .*config.json should have _class_name WanModel"):
+        inspect_checkpoint(damaged_original)
+
+
+def test_comfy_file_that_is_not_a_wan_transformer_is_named(original_dir, tmp_path):
+    from safetensors.torch import save_file
+    import torch
+
+    bogus = tmp_path / "bogus.safetensors"
+    save_file({"unet.conv_in.weight": torch.zeros(2, 2)}, str(bogus))
+    with pytest.raises(CheckpointError, match=r"transformer \(bogus.safetensors\): no tensor 'patch_embedding.weight'"):
+        inspect_checkpoint(original_dir, experts={"transformer": bogus, "transformer_2": bogus})
