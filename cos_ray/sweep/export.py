@@ -29,28 +29,43 @@ def method_labels(rows: list[dict]) -> dict[tuple[str, str], str]:
     return labels
 
 
-def export_sweep(store, sweep: str, out: str | Path, overwrite: bool = False) -> dict[str, str]:
-    """Export the finished runs of `sweep` (id or name) under `out`; returns {label: params JSON}."""
+def evalkit_runs(store, sweep: str) -> tuple[dict, list[dict], dict]:
+    """(sweeps row, runs, labels) of the finished runs of `sweep` with a video, each run given where the export
+    files it: `label`, `seed_folder` (the start seed), `split`, `task`, `idx` (from its VBVR task id)."""
     from cos_ray.store.query import run_sql
     from cos_ray.sweep.verify import find_sweep
-    from cos_ray.tasks.export import export_evalkit
 
     row = find_sweep(store, sweep)
     units = ", ".join(f"'{uid}'" for uid in row["unit_ids"])
-    runs = run_sql(store, f"select run_id, task_id, seed, member, method, params, video from runs where status = 'ok' "
-                          f"and video is not null and unit_id in ({units}) order by run_id").to_pylist()
+    runs = run_sql(store, f"select run_id, unit_id, task_id, seed, member, method, params, video from runs "
+                          f"where status = 'ok' and video is not null and unit_id in ({units}) "
+                          f"order by run_id").to_pylist()
     if not runs:
         raise UsageError(f"sweep {row['sweep_id']} has no finished run with a video to export")
     labels = method_labels(runs)
+    for run in runs:
+        parts = run["task_id"].split("/")
+        if len(parts) != 3:
+            raise UsageError(f"run {run['run_id']}: task {run['task_id']!r} is not a VBVR-Bench sample "
+                             "({split}/{task}/{idx}); EvalKit export needs the VBVR layout")
+        run["label"] = labels[(run["method"], run["params"] or "")] + (
+            f"-member{run['member']}" if run["member"] else "")
+        run["seed_folder"] = run["seed"] - run["member"]
+        run["split"], run["task"], run["idx"] = parts
+    return row, runs, labels
+
+
+def export_sweep(store, sweep: str, out: str | Path, overwrite: bool = False) -> dict[str, str]:
+    """Export the finished runs of `sweep` (id or name) under `out`; returns {label: params JSON}.
+
+    Every finished run is exported, scored by a built-in scorer or not (those with null scores are what EvalKit is
+    for)."""
+    from cos_ray.tasks.export import export_evalkit
+
+    _, runs, labels = evalkit_runs(store, sweep)
     with tempfile.TemporaryDirectory(prefix="cos-ray-export-") as staging:
-        entries = []
-        for run in runs:
-            parts = run["task_id"].split("/")
-            if len(parts) != 3:
-                raise UsageError(f"run {run['run_id']}: task {run['task_id']!r} is not a VBVR-Bench sample "
-                                 "({split}/{task}/{idx}); EvalKit export needs the VBVR layout")
-            label = labels[(run["method"], run["params"] or "")] + (f"-member{run['member']}" if run["member"] else "")
-            entries.append((label, run["seed"] - run["member"], *parts, local_copy(store, run["video"], Path(staging))))
+        entries = [(run["label"], run["seed_folder"], run["split"], run["task"], run["idx"],
+                    local_copy(store, run["video"], Path(staging))) for run in runs]
         export_evalkit(entries, out, overwrite=overwrite)
     return {label: params for (_, params), label in sorted(labels.items(), key=lambda item: item[1])}
 
