@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from cos_ray import __version__
-from cos_ray.cli import dashboard, generate, jobs, specs, store, sweeps, tasks
+from cos_ray.cli import dashboard, generate, jobs, score, specs, store, sweeps, tasks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +23,7 @@ for _command in [
     tasks.tasks,                              # task samples with ground truth, scoring a video
     specs.plan, specs.spec,                   # what a spec would run; its schema and check
     sweeps.submit, sweeps.verify, sweeps.export,  # sweeps into a store
+    score.score,                              # VBVR-EvalKit's scores into the store
     store.sql, store.compact, store.store_group,  # the results store: query, compact, check, migrate
     *jobs.COMMANDS,                           # sweeps as Ray Jobs: list, status, logs, stop
     dashboard.dashboard,                      # the Streamlit dashboard

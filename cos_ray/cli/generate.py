@@ -22,7 +22,7 @@ from cos_ray.cli.errors import reports_errors
 @click.option("--width", type=int)
 @click.option("--guidance", type=float, help="CFG scale of both experts.")
 @click.option("--shift", type=float, help="Flow shift.")
-@click.option("--scheduler", type=click.Choice(["unipc", "euler"]))
+@click.option("--scheduler", type=click.Choice(["flowmatch-euler", "unipc", "euler"]))
 @click.option("--ensemble", "ensemble_size", type=int, help="Members of a seed ensemble (seeds SEED..SEED+N-1).")
 @click.option("--ensemble-layers", default="20-29", show_default=True, help="Blocks whose states are merged.")
 @click.option("--ensemble-steps", default="0-20%", show_default=True, help="Steps merged, inclusive ('0-9', '0-20%').")

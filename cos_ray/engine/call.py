@@ -11,12 +11,12 @@ from typing import Any
 
 from cos_ray.errors import UsageError
 from cos_ray.model.loader import LoadedModel
-from cos_ray.sampler import SamplerSettings, fit_size
+from cos_ray.sampler import SamplerSettings, first_frame_size
 from cos_ray.tasks.folder import TaskInput
 
 
 def frame_size(model: LoadedModel, image_size: tuple[int, int], settings: SamplerSettings) -> tuple[int, int]:
-    """(height, width): the settings' own, or the first frame's aspect within the pixel budget."""
+    """(height, width): the settings' own, or the first frame's own rounded up to VAE x patch (capped by max_area)."""
     pipe = model.pipe
     multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
     if settings.height is not None:
@@ -24,17 +24,14 @@ def frame_size(model: LoadedModel, image_size: tuple[int, int], settings: Sample
             if getattr(settings, name) % multiple:
                 raise UsageError(f"{name}: {getattr(settings, name)} is not a multiple of {multiple} (VAE x patch)")
         return settings.height, settings.width
-    return fit_size(image_size[0], image_size[1], settings.max_area, multiple)
+    return first_frame_size(image_size[0], image_size[1], multiple, settings.max_area)
 
 
 def make_scheduler(model: LoadedModel, settings: SamplerSettings):
     """A fresh scheduler for one call, from the checkpoint's scheduler config with the settings' flow shift."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+    from cos_ray.engine.schedulers import make_scheduler_from_config
 
-    config = model.scheduler_config
-    if settings.scheduler == "euler":
-        return FlowMatchEulerDiscreteScheduler.from_config(config, shift=settings.shift)
-    return UniPCMultistepScheduler.from_config(config, flow_shift=settings.shift)
+    return make_scheduler_from_config(model.scheduler_config, settings.scheduler, settings.shift)
 
 
 def configure_pipeline(model: LoadedModel, settings: SamplerSettings) -> None:
@@ -55,8 +52,11 @@ def pipeline_arguments(
     """Keyword arguments of `pipe(...)` for one batch of seeds on one task."""
     import torch
 
+    from cos_ray.tasks.protocol import settings_for_task
+
     if not seeds:
         raise UsageError("seeds: expected at least one seed")
+    settings = settings_for_task(settings, task)  # frames: null -> the ground truth's count (sweeps resolve it first)
     image = task.image()
     height, width = frame_size(model, image.size, settings)
     return dict(

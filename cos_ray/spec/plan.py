@@ -47,8 +47,8 @@ def flops_per_pass(model: str, settings) -> float:
     patch = config.get("patch_size", [1, 2, 2])
     spatial = vae.get("scale_factor_spatial") or 2 ** (len(vae.get("dim_mult", [1, 2, 4, 4])) - 1)
     temporal = vae.get("scale_factor_temporal", 4)
-    pixels = settings.height * settings.width if settings.height else settings.max_area
-    tokens = ((settings.frames - 1) // temporal + 1) // patch[0] * pixels / (spatial * patch[1]) / (spatial * patch[2])
+    pixels = settings.height * settings.width if settings.height else (settings.max_area or 480 * 832)
+    tokens = ((settings.nominal_frames - 1) // temporal + 1) // patch[0] * pixels / (spatial * patch[1]) / (spatial * patch[2])
     text = settings.max_sequence_length
     linear = 2 * tokens * (4 * dim * dim + 2 * dim * dim + 2 * dim * ffn) + 2 * text * 2 * dim * dim
     attention = 4 * tokens * tokens * dim + 4 * tokens * text * dim
