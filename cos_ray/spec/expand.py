@@ -38,9 +38,15 @@ def model_identity_of(spec: Spec) -> dict:
 
 def expand(spec: Spec, model_identity: dict | None = None) -> list[Unit]:
     """The units of a validated spec (model identity: preset key or a cheap checkpoint hash, computed once)."""
+    return list(iter_units(spec, model_identity))
+
+
+def iter_units(spec: Spec, model_identity: dict | None = None):
+    """`expand`'s units one at a time, deduplicated by id: memory grows with the ids seen, not with the units, so
+    counting a large sweep (`cos-ray spec check`) holds no unit longer than it takes to hash it."""
     identity = model_identity if model_identity is not None else model_identity_of(spec)
     workers = spec.model.workers
-    units: dict[str, Unit] = {}
+    seen: set[str] = set()
     for point in spec.points:
         probes = point.spec.probes
         x0 = probes.x0 if probes is not None else None
@@ -59,7 +65,7 @@ def expand(spec: Spec, model_identity: dict | None = None) -> list[Unit]:
                     ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout, x0,
                                         applied)
                     uid = unit_id(ident)
-                    if uid not in units:
-                        units[uid] = Unit(uid, spec.model.name, task, method.name, shown, seeds, point.settings,
-                                          layout, x0, method, ident, applied, source)
-    return list(units.values())
+                    if uid not in seen:
+                        seen.add(uid)
+                        yield Unit(uid, spec.model.name, task, method.name, shown, seeds, point.settings,
+                                   layout, x0, method, ident, applied, source)

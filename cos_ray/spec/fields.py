@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import reprlib
 import types
 import typing
 from typing import Any, Iterable, Literal, Union
@@ -46,6 +47,16 @@ class SpecNode:
     def shorthand(cls, raw):
         """Map a short YAML form (e.g. `model: tiny`) to the mapping form; the default accepts mappings only."""
         return raw
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 10, 10, 8
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
+
+
+def shown(value) -> str:
+    """repr() of a value quoted in a message, cut short (a spec value can be a megabyte list)."""
+    return _REPR.repr(value)
 
 
 def hints_of(cls) -> dict[str, Any]:
@@ -108,7 +119,7 @@ def _plural(text: str) -> str:
 
 def type_problem(value, hint) -> str | None:
     """None when `value` fits `hint`, else "expected ..., got ..."."""
-    return None if _fits(value, hint) else f"expected {describe(hint)}, got {value!r}"
+    return None if _fits(value, hint) else f"expected {describe(hint)}, got {shown(value)}"
 
 
 def _fits(value, hint) -> bool:
@@ -144,7 +155,7 @@ def suggest(key: str, names: Iterable[str]) -> str:
     names = sorted(names)
     close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
     valid = f"valid: {', '.join(names)}" if names else "this section takes no keys"
-    return f"unknown key {key!r}; did you mean {close[0]!r}? ({valid})" if close else f"unknown key {key!r} ({valid})"
+    return f"unknown key {shown(key)}; did you mean {close[0]!r}? ({valid})" if close else f"unknown key {shown(key)} ({valid})"
 
 
 def parse(cls, raw, path: str, problems: Problems):
@@ -154,7 +165,7 @@ def parse(cls, raw, path: str, problems: Problems):
     raw = cls.shorthand(raw)
     names = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
     if not isinstance(raw, dict):
-        problems.add(path, f"expected a mapping with keys {', '.join(names)}, got {raw!r}")
+        problems.add(path, f"expected a mapping with keys {', '.join(names)}, got {shown(raw)}")
         return FAILED
     before = len(problems.items)
     for key in raw:
@@ -210,7 +221,7 @@ def convert(value, hint, path: str, problems: Problems):
         return parse(hint, value, path, problems)
     if typing.get_origin(hint) is list and is_node(_args(hint)[0]):
         if not isinstance(value, list):
-            problems.add(path, f"expected {describe(hint)}, got {value!r}")
+            problems.add(path, f"expected {describe(hint)}, got {shown(value)}")
             return FAILED
         return [parse(_args(hint)[0], item, join(path, index), problems) for index, item in enumerate(value)]
     if _is_union(hint):
@@ -235,7 +246,7 @@ def _parse_tagged(base, raw, path: str, problems: Problems):
         raw = {raw: None}
     if not isinstance(raw, dict) or len(raw) != 1:
         problems.add(path, f"expected one of {', '.join(registry)} (a name, or a mapping with one key: "
-                           f"{{ensemble: {{size: 3}}}}), got {raw!r}")
+                           f"{{ensemble: {{size: 3}}}}), got {shown(raw)}")
         return FAILED
     (name, body), = raw.items()
     if name not in registry:

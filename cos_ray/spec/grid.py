@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from cos_ray.spec.fields import shown
 from cos_ray.spec.problems import Problems, join
 
 GRID = "grid"
-MAX_VARIANTS = 100_000
+MAX_VARIANTS = 10_000  # cos_ray.spec.limits.Limits.max_points
 
 
 @dataclass
@@ -36,10 +37,44 @@ def is_grid(node) -> bool:
     return isinstance(node, dict) and GRID in node
 
 
-def expand_grids(data, problems: Problems, path: str = "") -> list[Variant]:
-    """Every grid point of `data` (one Variant when there is no grid); malformed grids are recorded as problems."""
+def expand_grids(data, problems: Problems, path: str = "", max_points: int = MAX_VARIANTS) -> list[Variant]:
+    """Every grid point of `data` (one Variant when there is no grid); malformed grids are recorded as problems.
+
+    The points are counted first, from the grids' lengths alone, so a product of grids too large to list is refused
+    without building any of it."""
+    grids: list[tuple[str, int]] = []
+    total = count_points(data, max_points, path, grids)
+    if total > max_points:
+        listed = ", ".join(f"{where or 'spec'} ({count:,} values)" for where, count in grids[:4])
+        more = f" and {len(grids) - 4:,} more" if len(grids) > 4 else ""
+        amount = f"{total:,}" if total < 10**15 else "more than 10^15"
+        problems.add(max(grids, key=lambda grid: grid[1])[0] or "grid",
+                     f"grids at {listed}{more} make {amount} grid points; at most {max_points:,} are accepted "
+                     f"(write several specs)")
+        return []
     variants = _expand(data, path, problems)
     return variants if variants else [Variant(data)]
+
+
+def count_points(node, limit: int, path: str = "", grids: list | None = None) -> int:
+    """How many grid points `node` expands to (saturating past `limit` and 10^15); `grids` collects (path, values)."""
+    cap = max(limit, 10**15) + 1
+    if is_grid(node):
+        values = node[GRID]
+        if not isinstance(values, list):
+            return 1  # malformed: reported by _expand
+        if grids is not None:
+            grids.append((path, len(values)))
+        total = 0
+        for index, value in enumerate(values):
+            total = min(cap, total + count_points(value, limit, join(join(path, GRID), index), grids))
+        return max(total, 1)
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    total = 1
+    for key, item in items:
+        total = min(cap, total * count_points(item, limit, join(path, key if isinstance(key, int) and
+                                                                  isinstance(node, list) else str(key)), grids))
+    return total
 
 
 def _expand(node, path: str, problems: Problems) -> list[Variant]:
@@ -50,7 +85,7 @@ def _expand(node, path: str, problems: Problems) -> list[Variant]:
             problems.add(path, f"a grid is {{grid: [values]}} and nothing else; remove {extra}")
             return []
         if not isinstance(values, list) or not values:
-            problems.add(join(path, GRID), f"expected a non-empty list of values, got {values!r}")
+            problems.add(join(path, GRID), f"expected a non-empty list of values, got {shown(values)}")
             return []
         out = []
         for index, value in enumerate(values):

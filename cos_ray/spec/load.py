@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cos_ray.errors import UsageError
 from cos_ray.sampler import SamplerSettings
-from cos_ray.spec.fields import FAILED, parse
+from cos_ray.spec.fields import FAILED, parse, shown
 from cos_ray.spec.grid import Variant, expand_grids
+from cos_ray.spec.limits import DEFAULT, Limits, check_members, check_runs
 from cos_ray.spec.methods import MethodContext, latent_frames
 from cos_ray.spec.model import ModelSpec, num_layers
 from cos_ray.spec.problems import Problems
@@ -57,28 +56,27 @@ class Spec:
         return out if "://" in out or Path(out).is_absolute() else str(self.base / out)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read a YAML spec file and validate it; SpecError lists every problem with its field path."""
+def load_spec(path: str | Path, limits: Limits = DEFAULT) -> Spec:
+    """Read a YAML spec file under `limits` (size, encoding, aliases, nesting: `cos_ray.spec.safe_yaml`) and
+    validate it; SpecError lists every problem with its field path."""
+    from cos_ray.spec.safe_yaml import read_spec_data
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"spec {path}: cannot read it ({err.strerror or err})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise UsageError(f"spec {path}: not valid YAML ({err})") from None
-    return validate(data, base=path.resolve().parent, source=str(path), name=path.stem)
+    data = read_spec_data(path, limits)
+    return validate(data, base=path.resolve().parent, source=str(path), name=path.stem, limits=limits)
 
 
-def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "sweep") -> Spec:
-    """Validate spec data (a dict as YAML gives it); `base` anchors relative paths."""
+def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "sweep",
+             limits: Limits = DEFAULT) -> Spec:
+    """Validate spec data (a dict as YAML gives it); `base` anchors relative paths. Sizes - grid points, ensemble
+    members, runs - are checked against `limits` from counts, before anything is expanded; every task sample's
+    files are opened (`cos_ray.tasks.inputs`) and every bad one reported."""
     base = Path(base).resolve()
     problems = Problems()
     if not isinstance(data, dict):
-        problems.add("", f"expected a mapping with keys model, tasks, methods, seeds, ..., got {data!r}")
+        problems.add("", f"expected a mapping with keys model, tasks, methods, seeds, ..., got {shown(data)}")
         problems.raise_if_any(source)
-    variants = expand_grids(data, problems)
+    variants = expand_grids(data, problems, max_points=limits.max_points)
     problems.raise_if_any(source)
 
     parsed: list[tuple[Variant, SweepSpec]] = []
@@ -88,6 +86,8 @@ def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "
         for where, message in local.items:
             problems.add(variant.locate(where), message)
         if sweep is not FAILED:
+            for where, message in check_members(sweep.methods, limits=limits):
+                problems.add(variant.locate(where), message)
             parsed.append((variant, sweep))
     problems.raise_if_any(source)
 
@@ -106,6 +106,9 @@ def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "
         point = _check_point(variant, sweep, family, layers, base, tasks_cache, problems)
         if point is not None:
             spec.points.append(point)
+    problems.raise_if_any(source)
+    for where, message in check_runs(spec.points, limits, locate=lambda point: Variant(None, point.choices).locate):
+        problems.add(where, message)
     problems.raise_if_any(source)
     return spec
 
@@ -142,11 +145,16 @@ def _check_point(variant, sweep, family, layers, base, tasks_cache, problems) ->
     steps = settings.steps if settings is not None else None
     key = repr(sweep.tasks)
     if key not in tasks_cache:
+        where = "tasks.folder" if sweep.tasks.folder is not None else "tasks.generate"
+        bad: list = []  # every sample whose files cannot be used (InputError), reported together
         try:
-            tasks_cache[key] = resolve_tasks(sweep.tasks, base)
+            tasks_cache[key] = resolve_tasks(sweep.tasks, base, bad=bad)
         except UsageError as err:
-            where = "tasks.folder" if sweep.tasks.folder is not None else "tasks.generate"
             problems.add(variant.locate(where), str(err))
+            tasks_cache[key] = None
+        for err in bad:
+            problems.add(variant.locate(where), str(err))
+        if bad:
             tasks_cache[key] = None
     tasks = tasks_cache[key]
     context = MethodContext(layers, steps, latent_frames(settings.frames) if settings is not None else None,

@@ -12,8 +12,18 @@ class SpecError(UsageError):
         self.problems = list(dict.fromkeys(problems))  # grids repeat a problem in every variant: keep one
         self.source = source
         head = f"{len(self.problems)} problem(s) in spec {source}" if source else f"{len(self.problems)} problem(s)"
-        lines = [f"{path}: {message}" if path else message for path, message in self.problems]
+        lines = [_clip(f"{path}: {message}" if path else message) for path, message in self.problems]
+        if len(lines) > MAX_LISTED:  # a spec with 100,000 unknown keys gets a short answer, not megabytes
+            lines = lines[:MAX_LISTED] + [f"... and {len(lines) - MAX_LISTED:,} more problem(s)"]
         super().__init__(lines[0] if len(lines) == 1 and source is None else head + ":\n  " + "\n  ".join(lines))
+
+
+MAX_LISTED = 20  # problems listed in one error
+MAX_LINE = 300  # characters of one problem line (a value quoted in a message can be anything)
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 4] + " ..."
 
 
 def join(path: str, name: str | int) -> str:

@@ -90,14 +90,25 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def resolve_tasks(spec: TasksSpec, base: Path) -> list[TaskRef]:
-    """The sweep's samples in a stable order; raises UsageError naming the folder or sample that is wrong."""
+def resolve_tasks(spec: TasksSpec, base: Path, bad: list | None = None) -> list[TaskRef]:
+    """The sweep's samples in a stable order; raises UsageError naming the folder or sample that is wrong.
+
+    With `bad` (a list), every sample whose files cannot be used - prompt, first frame, final frame, ground truth,
+    each opened and decoded (`cos_ray.tasks.inputs`) - is appended to it as an InputError and left out, so that a
+    check reports all of them at once, before any GPU time is spent."""
     if spec.folder is not None:
         from cos_ray.tasks.bench import read_tasks
+        from cos_ray.tasks.inputs import check_sample
 
         folder = Path(spec.folder).expanduser()
         folder = folder if folder.is_absolute() else (base / folder)
-        samples = read_tasks(folder)[: spec.limit]
+        samples = read_tasks(folder, bad=bad)[: spec.limit]
+        if bad is not None:
+            broken = {}
+            for sample in samples:
+                broken[sample.task_id] = check_sample(sample)
+                bad.extend(broken[sample.task_id])
+            samples = [sample for sample in samples if not broken[sample.task_id]]
         return [
             TaskRef(
                 task_id=sample.task_id,

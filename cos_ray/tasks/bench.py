@@ -7,14 +7,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cos_ray.errors import UsageError
+from cos_ray.errors import InputError, UsageError
 from cos_ray.tasks.folder import FINAL_FRAME, FIRST_FRAME, GROUND_TRUTH, SPLITS, TaskInput, read_task_folder
 
 BENCH_FILES = (FINAL_FRAME, GROUND_TRUTH)  # besides first_frame.png and prompt.txt, every VBVR sample has these
 
 
-def read_bench(root: str | Path, splits=None, tasks=None) -> list[TaskInput]:
-    """Every sample of a VBVR-layout tree, sorted by split, task and index; each must hold all four files."""
+def _read(folder: Path, bad: list | None, require: tuple[str, ...] = ()) -> list[TaskInput]:
+    """[the sample], or [] with its InputError appended to `bad` (a collector: every bad sample reported at once)."""
+    if bad is None:
+        return [read_task_folder(folder, require=require)]
+    try:
+        return [read_task_folder(folder, require=require)]
+    except InputError as err:
+        bad.append(err)
+        return []
+
+
+def read_bench(root: str | Path, splits=None, tasks=None, bad: list | None = None) -> list[TaskInput]:
+    """Every sample of a VBVR-layout tree, sorted by split, task and index; each must hold all four files.
+    With `bad` (a list), a sample that cannot be read is appended to it as an InputError instead of raised."""
     root = Path(root).expanduser()
     splits = list(splits) if splits is not None else [s for s in SPLITS if (root / s).is_dir()]
     for split in splits:
@@ -34,20 +46,20 @@ def read_bench(root: str | Path, splits=None, tasks=None) -> list[TaskInput]:
             task_dirs = [p for p in task_dirs if p.name in set(tasks)]
         for task_dir in task_dirs:
             for sample in sorted(p for p in task_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-                samples.append(read_task_folder(sample, require=BENCH_FILES))
+                samples.extend(_read(sample, bad, BENCH_FILES))
     return samples
 
 
-def read_tasks(path: str | Path) -> list[TaskInput]:
-    """One sample folder, a VBVR-layout tree, or a folder whose sub-folders are samples."""
+def read_tasks(path: str | Path, bad: list | None = None) -> list[TaskInput]:
+    """One sample folder, a VBVR-layout tree, or a folder whose sub-folders are samples (`bad`: see read_bench)."""
     path = Path(path).expanduser()
     if not path.is_dir():
         raise UsageError(f"tasks {path}: not a folder")
     if (path / FIRST_FRAME).exists():
-        return [read_task_folder(path)]
+        return _read(path, bad)
     if any((path / split).is_dir() for split in SPLITS):
-        return read_bench(path)
+        return read_bench(path, bad=bad)
     folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise UsageError(f"tasks {path}: expected {FIRST_FRAME}, VBVR split folders or sample folders, found none")
-    return [read_task_folder(p) for p in folders]
+    return [sample for p in folders for sample in _read(p, bad)]

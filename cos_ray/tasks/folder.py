@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cos_ray.errors import UsageError
+from cos_ray.errors import InputError, UsageError
 
 FIRST_FRAME = "first_frame.png"
 PROMPT = "prompt.txt"
@@ -39,10 +39,9 @@ class TaskInput:
 
     def image(self):
         """The first frame as an RGB PIL image (read lazily: sweeps hold thousands of tasks)."""
-        from PIL import Image
+        from cos_ray.tasks.inputs import open_image
 
-        with Image.open(self.image_path) as image:
-            return image.convert("RGB")
+        return open_image(self.image_path, self.task_id)  # InputError when it went bad since it was checked
 
     def meta(self) -> dict:
         """task.json of a generated sample ({} when the sample has none)."""
@@ -64,14 +63,14 @@ def _read_meta(path: Path, sample) -> dict:
 def read_task_folder(folder: str | Path, task_id: str | None = None, require: tuple[str, ...] = ()) -> TaskInput:
     """Read a sample folder; a missing or unreadable file is an error naming the sample and the file."""
     folder = Path(folder).expanduser()
+    from cos_ray.tasks.inputs import read_prompt
+
     if not folder.is_dir():
-        raise UsageError(f"task {folder}: not a folder (expected one holding {FIRST_FRAME} and {PROMPT})")
+        raise InputError(f"task {folder}: not a folder (expected one holding {FIRST_FRAME} and {PROMPT})")
     for name in (FIRST_FRAME, PROMPT, *require):
         if not (folder / name).is_file():
-            raise UsageError(f"task {folder}: missing {name}")
-    prompt = (folder / PROMPT).read_text(encoding="utf-8").strip()
-    if not prompt:
-        raise UsageError(f"task {folder}: {PROMPT} is empty")
+            raise InputError(f"task {folder}: missing {name}")
+    prompt = read_prompt(folder / PROMPT, str(folder))  # InputError: too long, not UTF-8, empty
 
     def optional(name: str) -> Path | None:
         return folder / name if (folder / name).is_file() else None

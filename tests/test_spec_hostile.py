@@ -1,0 +1,143 @@
+"""Hostile specs: each kind refused by `cos-ray spec check` in a child process in < 2 s of CPU and < 200 MB, exit 2,
+a message under 1 KB naming the field, nothing written.
+
+The child's CPU time and peak RSS come from the kernel (`os.wait4`), not from the code under test, so the test
+measures what a user would see; CPU time rather than wall time, because the machine is shared. An address-space
+limit on the child keeps a regression from taking the machine down with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+BASE = """model: tiny
+tasks: {generate: {family: maze, n: 2}}
+out: results
+"""
+CPU_LIMIT_S = 2.0
+RSS_LIMIT_MB = 200
+AS_LIMIT = 3 << 30  # the child's address space: a bomb dies here instead of swapping the machine
+
+
+def _limit():
+    resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 60.0) -> dict:
+    """Run `python -m cos_ray.cli ARGS` in `cwd`; its exit code, stderr, CPU seconds and peak RSS (MB)."""
+    env = {**os.environ, "COS_RAY_CACHE": str(cwd / ".cache"), "PYTHONUNBUFFERED": "1"}
+    with open(cwd / ".stdout", "wb") as out, open(cwd / ".stderr", "wb") as err:
+        child = subprocess.Popen([sys.executable, "-m", "cos_ray.cli", *args], cwd=cwd, env=env, stdout=out,
+                                 stderr=err, preexec_fn=_limit)
+        timer = threading.Timer(timeout, child.kill)
+        timer.start()
+        started = time.monotonic()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        finally:
+            timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+    stderr = (cwd / ".stderr").read_text(errors="replace")
+    stdout = (cwd / ".stdout").read_text(errors="replace")
+    for name in (".stdout", ".stderr"):
+        (cwd / name).unlink()
+    return {"code": child.returncode, "stderr": stderr, "stdout": stdout, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024, "wall": time.monotonic() - started}
+
+
+def _billion_laughs(levels: int = 10) -> str:
+    lines = ["bomb:", '  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"  l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 9)}]")
+    return "\n".join(lines) + f"\nseeds: *l{levels - 1}\nmethods: [baseline]\n"
+
+
+def _deep(depth: int = 50_000) -> str:
+    return "methods: [baseline]\nseeds: " + "[" * depth + "0" + "]" * depth + "\n"
+
+
+def _grid_bomb() -> str:
+    grids = {name: {"grid": list(range(10))} for name in ("guidance", "guidance_2", "shift", "boundary", "steps")}
+    seeds = {"grid": [[seed] for seed in range(10)]}
+    methods = [{"ensemble": {"size": {"grid": list(range(2, 12))}, "merge": {"grid": ["stream", "update"]},
+                             "layers": {"grid": [f"0-{n}" for n in range(10)]},
+                             "steps": {"grid": [f"0-{n}" for n in range(10)]}}}]
+    return f"sampler: {json.dumps(grids)}\nseeds: {json.dumps(seeds)}\nmethods: {json.dumps(methods)}\n"
+
+
+# kind -> (spec body, bytes or text; the field the message must name; a phrase it must hold)
+HOSTILE = {
+    "alias bomb": (BASE + _billion_laughs(), "bomb.l2[7]", "more than 16 YAML aliases"),  # the 17th alias
+    "seed-range bomb": (BASE + 'seeds: "0-9999999"\nmethods: [baseline, {ensemble: {size: 3}}]\n', "seeds",
+                        "10,000,000 seeds × 4 runs per seed over 2 methods × 2 tasks = 80,000,000 runs exceeds the "
+                        "limit of 1,000,000; raise with --max-runs"),
+    "grid-product bomb": (BASE + _grid_bomb(), "sampler.guidance", "make 2,000,000,000 grid points"),
+    "ensemble-size bomb": (BASE + "methods: [{ensemble: {size: 100000000}}]\n", "methods[0].ensemble.size",
+                           "100,000,000 members"),
+    "huge size": (BASE + "methods: [baseline]\nunknown: [" + ", ".join(["1"] * 3_000_000) + "]\n", "spec",
+                  "exceeds the limit of 1,048,576 bytes"),
+    "deep nesting": (BASE + _deep(), "seeds[0][0][0]", "nested deeper than 32 levels"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, "spec", "NUL byte at offset 8"),
+    "non-UTF-8": ((BASE + "methods: [baseline]\nname: caf\xe9\n").encode("latin-1"), "spec",
+                  f"byte 0xe9 at offset {len(BASE) + len('methods: [baseline]' + chr(10) + 'name: caf')}"),
+    "oversized string": (BASE + "methods: [baseline]\nname: " + "x" * 100_000 + "\n", "name",
+                         "a string of 100,000 characters exceeds the limit of 4,096"),
+    "seed past int64": (BASE + f"methods: [baseline]\nseeds: [0, {2**64}]\n", "seeds[1]", "64-bit range"),
+    "member seeds past 2^63-1": (BASE + f"methods: [{{ensemble: {{size: 3}}}}]\nseeds: [{2**63 - 2}]\n", "seeds",
+                                 "past the largest seed"),
+}
+
+
+def _write(path: Path, body) -> None:
+    path.write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_spec_is_refused_quickly_and_briefly(tmp_path, kind):
+    body, field, phrase = HOSTILE[kind]
+    spec = tmp_path / "spec.yaml"
+    _write(spec, body)
+    result = run_cli(["spec", "check", str(spec)], tmp_path)
+    message = result["stderr"]
+    assert result["code"] == 2, message[:2000]
+    assert "Traceback" not in message
+    assert len(message.encode()) < 1024, f"{len(message.encode())} bytes: {message[:300]}"
+    assert phrase in message, message
+    if field == "spec":  # a problem of the file itself: the message names the file
+        assert f"spec {spec}" in message, message
+    else:
+        assert f"  {field}" in message, message
+    assert result["cpu"] < CPU_LIMIT_S, f"{kind}: {result['cpu']:.2f} s of CPU"
+    assert result["rss_mb"] < RSS_LIMIT_MB, f"{kind}: {result['rss_mb']:.0f} MB"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # no store, no cache, nothing
+
+
+def test_max_runs_raises_the_limit(tmp_path):
+    """The same seed range passes with --max-runs set above its count, and the count is the units' real number."""
+    spec = tmp_path / "spec.yaml"
+    _write(spec, BASE + 'seeds: "0-4"\nmethods: [baseline, {ensemble: {size: 3}}]\n')
+    refused = run_cli(["spec", "check", "--max-runs", "39", str(spec)], tmp_path)
+    assert refused["code"] == 2 and "5 seeds × 4 runs per seed over 2 methods × 2 tasks = 40 runs" in refused["stderr"]
+    accepted = run_cli(["spec", "check", "--max-runs", "40", str(spec)], tmp_path)
+    assert accepted["code"] == 0, accepted["stderr"]
+    assert "20 unit(s)" in accepted["stdout"]  # 2 tasks x 5 seeds x 2 methods, as expanded
+
+
+def test_submit_refuses_before_writing(tmp_path):
+    """`cos-ray submit` loads the spec before touching the store: a seed bomb leaves no store behind."""
+    body, _, phrase = HOSTILE["seed-range bomb"]
+    spec = tmp_path / "spec.yaml"
+    _write(spec, body)
+    result = run_cli(["submit", str(spec), "--local"], tmp_path, timeout=120)
+    assert result["code"] == 2, result["stderr"][-2000:]
+    assert phrase in result["stderr"]
+    assert not (tmp_path / "results").exists()
