@@ -120,7 +120,8 @@ def load_lora(pipe, expert: str, path: Path, scale: float = 1.0) -> LoraRecord:
         converted = pipe.lora_state_dict(prepared)
     except (ValueError, KeyError) as err:
         # diffusers' Wan conversion refuses keys it cannot place; name them as the file spells them.
-        leftover = [origin.get(key, key) for key in re.findall(r"'([^']+)'", str(err)) if key in origin or "." in key]
+        named = [key for key in re.findall(r"'([^']+)'", str(err)) if "." in key]
+        leftover = [origin.get(key, origin.get(f"diffusion_model.{key}", key)) for key in named]
         raise _refuse(path, convention, f"diffusers' conversion could not place every key ({type(err).__name__})",
                       leftover or [str(err)[:200]]) from err
     converted_pairs = lora_pairs(converted)
