@@ -69,7 +69,7 @@ def open_image(path: Path, sample: str, max_pixels: int = MAX_PIXELS, min_side: 
     except UnidentifiedImageError:
         raise InputError(f"{name} is not an image PIL can read (expected a PNG)") from None
     except Image.DecompressionBombError as err:
-        raise InputError(f"{name}: {err}") from None
+        raise InputError(f"{name} is too large to decode ({err})") from None
     except (OSError, SyntaxError, ValueError, struct.error) as err:  # PIL reports broken files with these
         raise InputError(f"{name} cannot be decoded ({str(err)[:160] or type(err).__name__})") from None
 
