@@ -1,9 +1,11 @@
 """Stage 1: fit the AutoencoderKLWan for reconstruction on the task's own videos, then freeze it.
 
-The loss is L1 + L2 on pixels, with coloured pixels (the orange path, the markers) weighted `color_weight` times:
-they are a small share of a maze frame but all the scorers read. Encoding uses the posterior's mode, as the pipeline's
-`prepare_latents` does. Afterwards the per-channel mean / std of the latents are written into the VAE config
-(`latents_mean`, `latents_std`), which the pipeline uses to (de)normalise, so the transformer sees unit-scale latents.
+The loss is L1 + L2 on pixels, with pixels coloured in the truth or in the output (the orange path, the markers)
+weighted `color_weight` times: they are a small share of a maze frame but all the scorers read; weighting the
+output's too makes a spurious orange pixel cost what a missing one does (weighting the truth's alone paints every
+corridor orange). Encoding uses the posterior's mode, as the pipeline's `prepare_latents` does. Afterwards the
+per-channel mean / std of the latents are written into the VAE config (`latents_mean`, `latents_std`), which the
+pipeline uses to (de)normalise, so the transformer sees unit-scale latents.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ def reconstruction_loss(vae, video, color_weight: float):
 
     z = retrieve_latents(vae.encode(video), sample_mode="argmax")
     out = vae.decode(z).sample  # (batch, 3, frames, H, W)
-    colourful = (video.amax(dim=1, keepdim=True) - video.amin(dim=1, keepdim=True)) > 0.6  # (batch, 1, frames, H, W)
-    weight = 1.0 + (color_weight - 1.0) * colourful.float()
+    def colourful(x):  # (batch, 1, frames, H, W): saturated pixels
+        return (x.amax(dim=1, keepdim=True) - x.amin(dim=1, keepdim=True)) > 0.6
+
+    # Coloured in the truth OR in the output: a missing path pixel and a spurious one cost the same.
+    weight = 1.0 + (color_weight - 1.0) * (colourful(video) | colourful(out.detach())).float()
     err = out - video
     return ((err.abs() + err ** 2) * weight).mean()
 
