@@ -112,12 +112,14 @@ def default_settings(family: str) -> SamplerSettings:
     if family == "ti2v":
         # Wan2.2-TI2V-5B: one transformer, 24 fps; otherwise the same protocol (D's pipeline serves both).
         return SamplerSettings(boundary=None, fps=24)
+    # The tiny presets keep diffusers' UniPC (what their tests and stores were made with); `scheduler:
+    # flowmatch-euler` in a spec (as jobs/paper/* write it) runs them under the authors' schedule.
     if family == "tiny-a14b":
-        return SamplerSettings(steps=10, frames=9, height=64, width=64, max_area=64 * 64, max_sequence_length=32)
+        return SamplerSettings(steps=10, frames=9, height=64, width=64, max_area=64 * 64, max_sequence_length=32,
+                               scheduler="unipc")
     if family == "tiny-ti2v":
-        return SamplerSettings(
-            steps=10, frames=9, height=64, width=64, max_area=64 * 64, boundary=None, max_sequence_length=32
-        )
+        return SamplerSettings(steps=10, frames=9, height=64, width=64, max_area=64 * 64, boundary=None,
+                               max_sequence_length=32, scheduler="unipc")
     raise UsageError(f"unknown model family {family!r}; expected a14b, ti2v, tiny-a14b or tiny-ti2v")
 
 

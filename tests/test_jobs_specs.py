@@ -36,7 +36,8 @@ def test_paper_jobs_run_the_tiny_preset_and_switch_to_a_checkpoint_by_the_model_
         if "steps" not in written:
             assert point.settings.steps == 50  # the checkpoint's defaults, not the tiny preset's
         if "frames" not in written:
-            assert point.settings.frames == 81
+            assert point.settings.frames is None  # per sample: its ground truth's frame count (authors' protocol)
+        assert point.settings.scheduler == "flowmatch-euler"
     assert {unit.method for unit in expand(real)} == {unit.method for unit in expand(spec)}
 
 
