@@ -154,3 +154,31 @@ def test_export_loads_through_the_loader_and_samples(tmp_path):
     settings = default_settings("tiny-a14b").replace(steps=2, frames=5)
     video = sample(model, read_task_folder(folder), settings, [0])[0]
     assert video.shape == (5, 64, 64, 3) and np.isfinite(video).all()
+
+
+def test_tasks_generate_for_model_uses_the_training_distribution(tmp_path):
+    """`cos-ray tasks generate --for-model DIR` writes what `tasks generate maze` with the trained parameters writes."""
+    from click.testing import CliRunner
+
+    from cos_ray.cli import main
+    from cos_ray.training.distribution import write_distribution
+
+    config = _config()
+    write_distribution(config, tmp_path)
+    runner = CliRunner()
+    got = runner.invoke(main, ["tasks", "generate", "--for-model", str(tmp_path), "--n", "2", "--seed", "3",
+                               "--out", str(tmp_path / "a")])
+    assert got.exit_code == 0, got.output
+    ref = runner.invoke(main, ["tasks", "generate", "maze", "--cells", "3", "--size", "64", "--frames", "5", "--n", "2",
+                               "--seed", "3", "--out", str(tmp_path / "b")])
+    assert ref.exit_code == 0, ref.output
+    for i in ("00000", "00001"):
+        a = tmp_path / "a" / "In-Domain_50" / "maze" / i
+        b = tmp_path / "b" / "In-Domain_50" / "maze" / i
+        assert (a / "first_frame.png").read_bytes() == (b / "first_frame.png").read_bytes()
+        assert (a / "task.json").read_text() == (b / "task.json").read_text()
+    bad = runner.invoke(main, ["tasks", "generate", "--for-model", str(tmp_path), "--cells", "5", "--n", "1",
+                               "--out", str(tmp_path / "c")])
+    assert bad.exit_code == 2 and "trained on maze" in bad.output and not (tmp_path / "c").exists()
+    random = runner.invoke(main, ["tasks", "generate", "--for-model", "tiny", "--n", "1", "--out", str(tmp_path / "d")])
+    assert random.exit_code == 2 and "random weights" in random.output

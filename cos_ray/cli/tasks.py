@@ -19,7 +19,9 @@ def tasks() -> None:
 
 
 @tasks.command()
-@click.argument("family")
+@click.argument("family", required=False)
+@click.option("--for-model", "for_model", help="Samples from the distribution this trained model (tiny-reasoner or a "
+              "directory with training.json) learnt: family and parameters from it.")
 @click.option("--n", "n", type=int, required=True, help="Samples to write (00000..).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sample i draws from the seed (SEED, i).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Root of the VBVR-layout tree.")
@@ -32,11 +34,22 @@ def tasks() -> None:
 @click.option("--length", type=int, help="pattern: slots, the empty one included.")
 @click.option("--period", type=int, help="pattern: motif length (default 2 or 3 at random).")
 @reports_errors
-def generate(family, n, seed, out, split, task_name, **params):
+def generate(family, for_model, n, seed, out, split, task_name, **params):
     """Write N samples of FAMILY (maze, grid_path, pattern) as OUT/SPLIT/TASK/{00000..}/."""
+    from cos_ray.errors import UsageError
     from cos_ray.tasks.generation import generate_tasks
 
     given = {k: v for k, v in params.items() if v is not None}
+    if for_model is not None:
+        from cos_ray.training.distribution import model_distribution
+
+        trained_family, trained = model_distribution(for_model)
+        if family not in (None, trained_family) or any(given.get(k, v) != v for k, v in trained.items()):
+            raise UsageError(f"--for-model {for_model}: trained on {trained_family} {trained}; drop FAMILY and the "
+                             "parameters, or give the same ones")
+        family, given = trained_family, {**given, **trained}
+    elif family is None:
+        raise UsageError("FAMILY: expected maze, grid_path or pattern (or --for-model MODEL)")
     folders = generate_tasks(family, n, seed, out, split=split, task=task_name, **given)
     click.echo(f"wrote {len(folders)} sample(s) under {folders[0].parent}")
 

@@ -159,5 +159,7 @@ def export_trained(config: TrainConfig, pipe, ema, target: Path) -> Path:
 
     high = copy.deepcopy(ema).cpu().eval()
     low = copy.deepcopy(ema).cpu().eval()
+    from cos_ray.training.distribution import FILE, distribution_record
+
     out = assemble_pipeline(config, copy.deepcopy(pipe.vae).cpu(), high, low)
-    return export_pipeline(out, target)
+    return export_pipeline(out, target, extra={FILE: json.dumps(distribution_record(config), indent=2) + "\n"})
