@@ -57,7 +57,8 @@ def steps(worker, count: int, merge: bool, batch: int, seed: int) -> dict:
     from cos_ray.engine.clock import StepClock
     from cos_ray.engine.hooks import installed_hooks
     from cos_ray.engine.seeds import LocalSeeds
-    from cos_ray.interventions.cross_seed import CrossSeedConfig, CrossSeedHook, MeanOperator
+    from cos_ray.engine.hook_points import every_expert
+    from cos_ray.interventions.cross_seed import CrossSeed, CrossSeedHook, MeanOperator
 
     dit, text = worker.state["dit"], worker.state["text"]
     group = worker.seeds or LocalSeeds(batch)
@@ -65,13 +66,13 @@ def steps(worker, count: int, merge: bool, batch: int, seed: int) -> dict:
     generator = torch.Generator().manual_seed(seed)
     latents = torch.randn(batch, 16, FRAMES, HEIGHT, WIDTH, generator=generator)  # (seeds, channels, f, h, w)
     timestep = torch.full((batch,), 500.0)
-    config = CrossSeedConfig(operator=MeanOperator(), points=tuple(f"blocks.{i}" for i in LAYERS), mode="update")
+    config = CrossSeed(operator=MeanOperator(), points=tuple(every_expert(LAYERS)), steps=frozenset({0}), mode="update")
     bytes_before = worker.seeds.bytes if worker.seeds is not None else 0
     times = []
     with installed_hooks([dit]) as hooks, torch.inference_mode():
         if merge:
             for layer in LAYERS:
-                hooks.add(dit.blocks[layer], CrossSeedHook(config, frozenset({0}), clock, group, f"blocks.{layer}"),
+                hooks.add(dit.blocks[layer], CrossSeedHook(config, clock, group, f"blocks.{layer}"),
                           f"bench.{layer}")
         if dist.is_initialized():
             dist.barrier()  # start together: without merging nothing else keeps the workers in step

@@ -69,9 +69,17 @@ def test_empty_step_range_equals_separate_runs(tiny_model, task, tiny_settings, 
         assert max_diff(member.video, single.video) < 1e-5  # batching changes the last bits only
 
 
-def test_ensemble_of_one_is_the_single_run_bit_for_bit(tiny_model, task, tiny_settings, singles):
-    (member,) = run_trajectory(tiny_model, task, tiny_settings, [SEEDS[0]], ensemble=EnsembleConfig(size=1))
+def test_merge_over_one_seed_is_the_single_run_bit_for_bit(tiny_model, task, tiny_settings, singles):
+    """An ensemble of one is refused (it is the baseline); the merge over a group of one seed changes nothing."""
+    from cos_ray.engine.hook_points import every_expert
+    from cos_ray.interventions.cross_seed import CrossSeed, MeanOperator, apply_cross_seed
+
+    merge = CrossSeed(MeanOperator(), tuple(every_expert(range(20, 30))), frozenset({0, 1}))
+    (member,) = run_trajectory(tiny_model, task, tiny_settings, [SEEDS[0]],
+                               interventions=[lambda run: apply_cross_seed(run, merge)])
     assert np.array_equal(member.video, singles[0].video)
+    with pytest.raises(UsageError, match=r"ensemble.size: expected an integer >= 2 \(an ensemble of one is"):
+        EnsembleConfig(size=1)
 
 
 def test_ensemble_changes_the_members(tiny_model, task, tiny_settings, singles):

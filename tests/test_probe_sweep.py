@@ -53,7 +53,7 @@ def test_swap_units_name_run_b_by_its_content():
     by_index = units_of(methods=[{"swap": {"layer": 20, "source": {"task": 1}}}])
     assert by_index[0].unit_id == first.unit_id
     program = first.program()
-    assert (program.swap.layer, program.swap.step) == (20, 0) and program.swap_source.prompt
+    assert (program.swap.layer, program.swap.step, program.swap.mode) == (20, (0,), "update") and program.swap_source.prompt
 
 
 def test_probes_apply_where_they_can_and_enter_the_ids():
@@ -64,7 +64,7 @@ def test_probes_apply_where_they_can_and_enter_the_ids():
     assert sens[1].unit_id != plain[1].unit_id and sens[1].program().sensitivity == "latents"
     assert energy[0].unit_id != plain[0].unit_id
     config = energy[0].program().energy
-    assert (config.layers, config.steps, config.max_side) == ([0, 20], [0, 2, 3], 16)  # every 2, and the last
+    assert (config.layers, config.steps, config.max_side) == ((0, 20), (0, 2, 3), 16)  # every 2, and the last
 
 
 def test_the_probes_job_validates():
@@ -123,7 +123,7 @@ _REFERENCES: dict = {}
 
 def reference(tiny_model, unit):
     """The unit's member run in this process: `run_program` with the unit's own program (once per unit)."""
-    from cos_ray.engine.program import run_program
+    from cos_ray.probes.program import run_program
 
     if unit.unit_id not in _REFERENCES:
         (_REFERENCES[unit.unit_id],) = run_program(tiny_model, unit.task.load(), unit.settings, list(unit.seeds),

@@ -42,10 +42,16 @@ def clean(tiny_model, task, tiny_settings):
     return result, latents.states[0]
 
 
-def test_zero_strength_noise_is_the_clean_run_bit_for_bit(tiny_model, task, tiny_settings, clean):
-    (result,) = run_trajectory(tiny_model, task, tiny_settings, [SEED],
-                               interventions=[noise_at_step(NoiseAtStepConfig(step=0, strength=0.0))])
+def test_identity_latent_edit_is_the_clean_run_bit_for_bit(tiny_model, task, tiny_settings, clean):
+    """Routing the latents through the edits (initial noise drawn here, every later step edited) changes nothing
+    by itself; a strength of 0 is refused (it is the clean run)."""
+    def identity(run):
+        run.latent_edits.add(lambda step, latents: latents)
+
+    (result,) = run_trajectory(tiny_model, task, tiny_settings, [SEED], interventions=[identity])
     assert np.array_equal(result.video, clean[0].video)
+    with pytest.raises(UsageError, match=r"noise_at_step.strength: expected a number in \(0, 1\]"):
+        NoiseAtStepConfig(step=0, strength=0.0)
 
 
 def test_noise_at_step_changes_nothing_before_the_step(tiny_model, task, tiny_settings, clean):
@@ -104,18 +110,18 @@ def test_energy_maps_have_the_grid_shape_and_see_the_mask(tiny_model, task, tiny
     assert np.isclose(last["map"].mean(), last["energy_mean"], rtol=1e-5)
 
 
-def test_latent_swap_makes_a_equal_b_at_that_layer_and_step(tiny_model, task, tiny_settings, tmp_path):
+def test_stream_swap_makes_a_equal_b_at_that_layer_and_step(tiny_model, task, tiny_settings, tmp_path):
     from PIL import Image
 
     Image.new("RGB", (64, 64), (30, 30, 200)).save(tmp_path / "other.png")
     task_b = TaskInput("b", tmp_path / "other.png", "find the shortest path")
-    swap = LatentSwap(SwapConfig(layer=20, step=0))
+    swap = LatentSwap(SwapConfig(layer=20, step=0, mode="stream"))
     b_state, a_state = StateCapture("blocks.20"), StateCapture("blocks.20")
     (b,) = run_trajectory(tiny_model, task_b, tiny_settings, [SEED], interventions=[swap.capture, b_state])
     (a,) = run_trajectory(tiny_model, task, tiny_settings, [SEED], interventions=[swap.replace, a_state])
     assert torch.equal(a_state.states[0][0], b_state.states[0][0])
     assert not torch.equal(a_state.states[0][1], b_state.states[0][1])
-    assert set(swap.captured) == {"cond", "uncond"}
+    assert set(swap.captured) == {(0, "cond"), (0, "uncond")}  # (step, CFG branch)
     assert np.abs(a.video - b.video).max() > 1e-3  # A's first frame still conditions A
 
 
@@ -125,7 +131,7 @@ def test_copy_operator_broadcasts_the_source():
 
 
 def test_probe_fields_are_validated(tiny_model, task, tiny_settings):
-    with pytest.raises(UsageError, match=r"noise_at_step.strength: expected a number in \[0, 1\]"):
+    with pytest.raises(UsageError, match=r"noise_at_step.strength: expected a number in \(0, 1\]"):
         NoiseAtStepConfig(step=1, strength=2.0)
     with pytest.raises(UsageError, match=r"noise_at_step.step: step 10 is out of range 0-9"):
         run_trajectory(tiny_model, task, tiny_settings, [SEED], interventions=[noise_at_step(NoiseAtStepConfig(10))])

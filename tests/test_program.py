@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cos_ray.engine.program import Program, run_program
+from cos_ray.probes.program import Program, run_program
 from cos_ray.engine.trajectory import run_trajectory
 from cos_ray.errors import UsageError
 from cos_ray.interventions.configs import NoiseAtStepConfig, SwapConfig

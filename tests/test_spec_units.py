@@ -68,7 +68,8 @@ def test_units_are_one_seed_for_baseline_and_all_members_for_an_ensemble():
     assert all(u.layout == (3,) for u in ensemble) and all(u.layout == (1,) for u in baseline)
     assert ensemble[0].run_ids == [f"{ensemble[0].unit_id}-{m}" for m in range(3)]
     config = ensemble[0].ensemble_config()
-    assert (config.size, config.merge, config.layers) == (3, "update", "20-29")
+    assert (config.size, config.merge, config.layers) == (3, "update", tuple(range(20, 30)))  # resolved: ints
+    assert config.steps == (0, 1)  # 0-20% of the tiny family's 10 steps
     assert baseline[0].ensemble_config() is None
 
 

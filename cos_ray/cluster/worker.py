@@ -123,7 +123,7 @@ class SeedWorker:
     def run(self, task, settings, seeds: list[int], ensemble=None, x0=None, program=None) -> list:
         """This worker's slice of a unit: `run_program` (its companion runs, then the trajectory) with the group's
         SeedGroup; members as numpy. Every worker of the group runs the same program: the same collectives."""
-        from cos_ray.engine.program import run_program
+        from cos_ray.probes.program import run_program
         from cos_ray.errors import UsageError
 
         if self.model is None:

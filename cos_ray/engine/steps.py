@@ -60,3 +60,19 @@ def _parse_text(text: str, count: int, field: str, unit: str) -> tuple[int, ...]
     if high >= count:
         raise UsageError(f"{field}: {text!r} reaches {unit} {high}, out of range 0-{count - 1}")
     return tuple(range(low, high + 1))
+
+
+def normalize_index_range(value, field: str, unit: str = "step"):
+    """A range as a config keeps it before the run's size is known: indices and lists become sorted integer tuples,
+    text (`'20-29'`, `'0-20%'`) is checked for its syntax and kept until `parse_index_range` resolves it against a
+    count (`'0-20%'` is 0-9 of 50 steps, 0-1 of 10), so a range too long for the model is reported as written.
+    Malformed values fail here, naming `field`."""
+    if isinstance(value, str) and value.strip().lower() not in EMPTY:
+        parse_index_range(value, 100 if "%" in value else 1 << 62, field, unit=unit)
+        return value.strip()
+    return parse_index_range(value, 1 << 62, field, unit=unit)
+
+
+def is_resolved(value) -> bool:
+    """True for a tuple of indices (what a config holds once the run's size is known)."""
+    return isinstance(value, tuple)

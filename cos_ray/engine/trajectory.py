@@ -47,7 +47,7 @@ class MemberResult:
     x0_latents: dict = field(default_factory=dict)  # step -> `# (channels, frames, h, w)` when keep_latents
     filmstrip: object = None  # `# (decoded_steps, shown_frames, h, w, 3)` uint8, or None
     filmstrip_steps: list[int] = field(default_factory=list)
-    probes: dict = field(default_factory=dict)  # probe name -> rows (see cos_ray.engine.program)
+    probes: dict = field(default_factory=dict)  # probe name -> rows (see cos_ray.probes.program)
 
 
 def run_trajectory(
@@ -62,13 +62,13 @@ def run_trajectory(
     interventions=(),
     progress: bool = False,
 ) -> list[MemberResult]:
-    """Sample `seeds` as one batch; `ensemble` (an EnsembleConfig) merges across `seed_group` (default: this batch).
+    """Sample `seeds` as one batch; `ensemble` merges across `seed_group` (default: this batch).
 
-    `interventions` are callables `apply(run: RunContext)` installing further hooks (noise, swaps, probes).
+    The engine knows interventions and probes only through this small interface (it imports neither): `ensemble` is
+    any object with `apply(run: RunContext)` (`cos_ray.interventions.configs.EnsembleConfig`), `interventions` are
+    callables `apply(run: RunContext)` installing further hooks (noise, swaps, probes).
     """
     import torch
-
-    from cos_ray.interventions.ensemble import apply_ensemble
 
     pipe = model.pipe
     configure_pipeline(model, settings)
@@ -87,7 +87,7 @@ def run_trajectory(
         run = RunContext(pipe=pipe, experts=experts, clock=clock, seed_group=group, hooks=hooks, seeds=list(seeds),
                          latent_edits=LatentEdits(settings.steps))
         if ensemble is not None:
-            apply_ensemble(run, ensemble)
+            ensemble.apply(run)
         for apply in interventions:
             apply(run)
         run.latent_edits.install(pipe, arguments)

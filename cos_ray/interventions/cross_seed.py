@@ -18,7 +18,6 @@ from diffusers.hooks.hooks import ModelHook
 from cos_ray.engine.clock import StepClock
 from cos_ray.engine.hook_points import block_module, resolve_hook_points
 from cos_ray.engine.seeds import SeedGroup
-from cos_ray.engine.steps import parse_index_range
 from cos_ray.errors import CosRayError, UsageError
 from cos_ray.interventions.configs import BRANCHES, MERGE_MODES
 
@@ -42,15 +41,15 @@ OPERATORS: dict[str, Callable[[], object]] = {"mean": MeanOperator}
 
 
 @dataclass(frozen=True)
-class CrossSeedConfig:
-    """Where and when an operator runs. Steps and layers are checked against the model when applied."""
+class CrossSeed:
+    """Where and when an operator runs, resolved: concrete hook points, integer steps, a mode and a CFG branch."""
 
     operator: object  # callable (seeds, seq, dim) -> (seeds, seq, dim); optionally .reduce(local, group)
-    points: tuple[str, ...]  # hook point names, e.g. ("blocks.20", "high.blocks.21")
-    steps: object = "0-20%"  # a step range (see cos_ray.engine.steps)
+    points: tuple  # HookPoints (`blocks.N` = every expert)
+    steps: frozenset  # step indices
     mode: str = "stream"
     branch: str = "both"
-    field: str = "cross_seed"  # the name errors use for this config (e.g. "methods[1].ensemble")
+    field: str = "cross_seed"  # the name errors use (e.g. "methods[1].ensemble")
 
     def __post_init__(self):
         if not callable(self.operator):
@@ -59,16 +58,14 @@ class CrossSeedConfig:
             raise UsageError(f"{self.field}.merge: expected one of {', '.join(MERGE_MODES)}, got {self.mode!r}")
         if self.branch not in BRANCHES:
             raise UsageError(f"{self.field}.branch: expected one of {', '.join(BRANCHES)}, got {self.branch!r}")
-        if not self.points:
-            raise UsageError(f"{self.field}.layers: expected at least one layer")
 
 
 class CrossSeedHook(ModelHook):
     """On one block: applies the operator to its output or update when the clock is in range."""
 
-    def __init__(self, config: CrossSeedConfig, steps: frozenset, clock: StepClock, group: SeedGroup, name: str):
+    def __init__(self, cross: CrossSeed, clock: StepClock, group: SeedGroup, name: str):
         super().__init__()
-        self.config, self.steps, self.clock, self.group, self.name = config, steps, clock, group, name
+        self.config, self.steps, self.clock, self.group, self.name = cross, cross.steps, clock, group, name
         self._input = None
 
     def _active(self) -> bool:
@@ -109,13 +106,12 @@ def merge(operator, local, group: SeedGroup):
     return result[group.offset : group.offset + local.shape[0]]
 
 
-def apply_cross_seed(run, config: CrossSeedConfig) -> None:
+def apply_cross_seed(run, cross: CrossSeed) -> None:
     """Install the operator's hooks for one run (`run`: a `cos_ray.engine.trajectory.RunContext`)."""
-    steps = frozenset(parse_index_range(config.steps, run.clock.total_steps, f"{config.field}.steps"))
     try:
-        points = resolve_hook_points(run.pipe, config.points)
+        points = resolve_hook_points(run.pipe, cross.points)
     except UsageError as err:
-        raise UsageError(f"{config.field}.layers: {err}") from err
+        raise UsageError(f"{cross.field}.layers: {err}") from err
     for point in points:
-        hook = CrossSeedHook(config, steps, run.clock, run.seed_group, point.name)
+        hook = CrossSeedHook(cross, run.clock, run.seed_group, point.name)
         run.hooks.add(block_module(run.pipe, point), hook, f"cross_seed.{point.name}")

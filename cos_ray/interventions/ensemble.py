@@ -1,7 +1,8 @@
 """The paper's training-free ensemble: several seeds, their mid-layer hidden states merged during the early steps.
 
 Defaults follow the paper where it is explicit (3 seeds, layers 20-29) and are parameters where it is not (the
-first 20% of steps, the element-wise mean at each token). Two merge modes (see `cross_seed`):
+first 20% of steps, the element-wise mean at each token); they live in `EnsembleConfig`. Two merge modes (see
+`cross_seed`):
 - `stream` replaces each chosen block's output by the seeds' mean. With the same conditioning for every seed, every
   block after the first averaged one then computes identical outputs for every member: the whole velocity of that
   step is shared, and a contiguous range "20-29" acts as "20".
@@ -18,13 +19,13 @@ __all__ = ["EnsembleConfig", "apply_ensemble"]
 
 def apply_ensemble(run, config: EnsembleConfig) -> None:
     """Install the mean over the run's seed group at the configured layers and steps."""
-    from cos_ray.interventions.cross_seed import CrossSeedConfig, MeanOperator, apply_cross_seed
+    from cos_ray.interventions.cross_seed import CrossSeed, MeanOperator, apply_cross_seed
 
     num_layers = min(len(expert.blocks) for expert in run.experts.values())
-    layers = config.layer_indices(num_layers)
-    if not layers:
+    config = config.resolved(num_layers, run.clock.total_steps)
+    if not config.layers:
         return
-    apply_cross_seed(run, CrossSeedConfig(
-        operator=MeanOperator(), points=tuple(f"blocks.{layer}" for layer in layers), steps=config.steps,
+    apply_cross_seed(run, CrossSeed(
+        operator=MeanOperator(), points=tuple(config.hook_points()), steps=frozenset(config.steps),
         mode=config.merge, branch=config.branch, field=config.field,
     ))

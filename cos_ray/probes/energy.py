@@ -11,7 +11,6 @@ from __future__ import annotations
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import block_module, resolve_hook_points
-from cos_ray.engine.steps import parse_index_range
 from cos_ray.probes.configs import EnergyConfig
 
 
@@ -41,9 +40,9 @@ class EnergyProbe:
     def __call__(self, run) -> None:
         self.clock, self.seeds, self.offset = run.clock, run.seeds, run.seed_group.offset
         num_layers = min(len(expert.blocks) for expert in run.experts.values())
-        layers = parse_index_range(self.config.layers, num_layers, f"{self.config.field}.layers", unit="layer")
-        steps = frozenset(parse_index_range(self.config.steps, run.clock.total_steps, f"{self.config.field}.steps"))
-        for point in resolve_hook_points(run.pipe, [f"blocks.{layer}" for layer in layers]):
+        config = self.config.resolved(num_layers, run.clock.total_steps)
+        steps = frozenset(config.steps)
+        for point in resolve_hook_points(run.pipe, config.hook_points()):
             run.hooks.add(block_module(run.pipe, point), _EnergyHook(self, point, steps), f"energy.{point.name}")
 
     def record(self, point, step: int, output) -> None:

@@ -1,5 +1,8 @@
 """What one unit runs beyond its seeds and ensemble: a perturbation (noise, swap) and the probes that read it.
 
+It sits above the engine, the interventions and the probes and is the one place that composes them (the engine
+imports none of them: arrows point one way, engine <- interventions <- probes.program).
+
 Some probes need a second trajectory: CKA sensitivity compares the perturbed run with the clean run of the same
 seeds; a latent swap copies from run B (another image or prompt, same seeds) into run A. `run_program` runs those
 companions first and returns A's members, with each probe's rows in `member.probes`. Every trajectory of a program
@@ -23,7 +26,7 @@ class Program:
     swap: SwapConfig | None = None
     swap_source: object = None  # TaskInput of run B, with `swap`
     energy: EnergyConfig | None = None
-    sensitivity: str | None = None  # "latents" or a hook point: CKA against the clean run, per step
+    sensitivity: object = None  # "latents" or a HookPoint (or its name): CKA against the clean run, per step
 
     def __post_init__(self):
         if (self.swap is None) != (self.swap_source is None):
@@ -38,7 +41,6 @@ class Program:
 def run_program(model, task, settings, seeds: list[int], program: Program | None = None, **trajectory) -> list:
     """`run_trajectory(model, task, settings, seeds, **trajectory)` with the program's interventions and probes."""
     from cos_ray.engine.trajectory import run_trajectory
-    from cos_ray.interventions.noise import apply_noise_at_frame, apply_noise_at_step
     from cos_ray.interventions.swap import LatentSwap
     from cos_ray.probes.cka import sensitivity
     from cos_ray.probes.energy import EnergyProbe
@@ -48,12 +50,11 @@ def run_program(model, task, settings, seeds: list[int], program: Program | None
     extra = list(trajectory.pop("interventions", ()))
     companions = {key: value for key, value in trajectory.items() if key in ("seed_group", "ensemble")}
     interventions = []
-    if program.noise_at_step is not None:
-        interventions.append(lambda run: apply_noise_at_step(run, program.noise_at_step))
-    if program.noise_at_frame is not None:
-        interventions.append(lambda run: apply_noise_at_frame(run, program.noise_at_frame))
+    for edit in (program.noise_at_step, program.noise_at_frame):
+        if edit is not None:
+            interventions.append(edit.apply)
     if program.swap is not None:
-        swap = LatentSwap(program.swap)
+        swap = LatentSwap(program.swap, mask=region_mask(program.swap, task))
         run_trajectory(model, program.swap_source, settings, seeds, interventions=[swap.capture], **companions)
         interventions.append(swap.replace)
     clean_states = None
@@ -80,10 +81,34 @@ def run_program(model, task, settings, seeds: list[int], program: Program | None
 
 def _foreground_mask(task):
     path = getattr(task, "foreground_mask_path", None)
-    if path is None:
-        return None
+    return None if path is None else read_mask(path)
+
+
+def read_mask(path):
+    """A mask image as `# (H, W)` float32 in [0, 1] (nonzero: selected)."""
     import numpy as np
     from PIL import Image
 
     with Image.open(path) as image:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0  # (H, W)
+
+
+def region_mask(swap, task):
+    """The pixel mask `# (H, W)` of a swap's `region` on task A: None for `all`, the task's foreground_mask.png for
+    `foreground`, else the mask file the region names (resolved by the spec)."""
+    from pathlib import Path
+
+    from cos_ray.errors import InputError, UsageError
+
+    if swap.region == "all":
+        return None
+    if swap.region == "foreground":
+        path = getattr(task, "foreground_mask_path", None)
+        if path is None:
+            raise InputError(f"{swap.field}.region: task {task.task_id} has no foreground_mask.png; use region: all "
+                             "or the path of a mask image")
+        return read_mask(path)
+    path = Path(swap.region)
+    if not path.is_file():
+        raise UsageError(f"{swap.field}.region: mask image {path} not found (expected all, foreground or a path)")
+    return read_mask(path)

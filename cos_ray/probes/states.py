@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from diffusers.hooks.hooks import ModelHook
 
-from cos_ray.engine.hook_points import block_module, resolve_hook_point
-
-LATENTS = "latents"
+from cos_ray.engine.hook_points import LATENTS, block_module, resolve_hook_point
 
 
 class _CaptureLatents(ModelHook):
@@ -40,9 +38,10 @@ class _CaptureOutput(ModelHook):
 
 
 class StateCapture:
-    """An intervention (`apply(run)`) that records `states[member][step]` for one point: 'latents' or a block."""
+    """An intervention (`apply(run)`) that records `states[member][step]` for one point: 'latents' or a block
+    (a HookPoint or its name)."""
 
-    def __init__(self, point: str = LATENTS):
+    def __init__(self, point=LATENTS):
         self.point = point
         self.states: list[dict] = []
 

@@ -7,9 +7,8 @@ values gives the old units plus only the new ones - so a resubmission skips what
 from __future__ import annotations
 
 from cos_ray.cluster.layout import even_layout
-from cos_ray.engine.steps import parse_index_range
 from cos_ray.spec.load import Spec
-from cos_ray.spec.methods import EnsembleSpec, MethodContext, latent_frames
+from cos_ray.spec.methods import MethodContext, latent_frames
 from cos_ray.spec.unit import Unit, identity_of, unit_id
 
 
@@ -21,10 +20,7 @@ def sweep_id(spec: Spec, units: list[Unit]) -> str:
 def resolved_params(method, num_layers: int, steps: int, source=None) -> dict:
     """A method's parameters with ranges resolved to indices, so `0-20%` and `0-9` of 50 steps are the same unit;
     a swap's source is its run B's task identity (not how the spec named it)."""
-    params = method.params()
-    if isinstance(method, EnsembleSpec):
-        params["layers"] = list(parse_index_range(method.layers, num_layers, "layers", unit="layer"))
-        params["steps"] = list(parse_index_range(method.steps, steps, "steps"))
+    params = method.params()  # a concrete variant's params are its resolved config's canonical dict
     if source is not None:
         params["source"] = source.identity
     return params

@@ -1,14 +1,17 @@
 """`methods:` - what each unit runs: `baseline` (one seed, untouched), `ensemble` (seeds merged mid-run), or one of
 the paper's perturbations - `noise_at_step`, `noise_at_frame`, `swap` (the Chain-of-Steps probes).
 
-A method is a one-key mapping (`{ensemble: {size: 3}}`) or its bare name. Its `params()` go into the unit id and the
-`params` JSON column of the store, so adding a method never changes the store's schema: add a `MethodSpec` subclass
+A method is a one-key mapping (`{ensemble: {size: 3}}`) or its bare name. Each resolves once, in `variants(context)`,
+into the config the engine runs (`cos_ray.interventions.configs`: defaults and validation live there alone, the spec
+only parses YAML into it); a concrete variant's `params()` is that config's canonical dict, which goes into the unit
+id and the `params` JSON column of the store, so adding a method never changes the store's schema: add a `MethodSpec` subclass
 and register it in `METHODS`. The hooks a method may override:
 - `check()` (its own fields), `check_against(num_layers, steps, path)` and `check_context(context, path)` (rules that
   need the model, the sampler or the sweep's tasks: (path, message) pairs);
 - `variants(context)`: the concrete methods one spec entry stands for (a perturbation written with a range of steps,
   frames or layers is one unit per index, so `noise_at_step: {step: 0-100%}` sweeps every step in one line);
-- `config(path)` (the ensemble config, or None), `program(path)` (`cos_ray.engine.program.Program` fields),
+- `config(path)` (the ensemble's `EnsembleConfig`, or None), `program(path)` (`cos_ray.probes.program.Program`
+  fields: the perturbation's config),
   `perturbs` (whether the probes' `sensitivity` compares it with the clean run), `source_task(context, index)`
   (the task of a companion run B).
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cos_ray.interventions.configs import EnsembleConfig, NoiseAtFrameConfig, NoiseAtStepConfig, SwapConfig
 from cos_ray.spec.fields import SpecNode
 
 
@@ -75,9 +79,12 @@ class MethodContext:
     base: Path = Path(".")  # the spec file's folder
 
 
-def latent_frames(frames: int) -> int:
-    """Latent frames of a video of `frames` (4k+1) frames: every Wan2.2 VAE compresses time by 4."""
-    return (frames - 1) // 4 + 1
+def latent_frames(frames: int | None) -> int:
+    """Latent frames of a video of `frames` (4k+1) frames: every Wan2.2 VAE compresses time by 4. None (each
+    sample's ground-truth count, not known yet): planned as 81 frames (`cos_ray.sampler.DEFAULT_FRAMES`)."""
+    from cos_ray.sampler import DEFAULT_FRAMES
+
+    return ((DEFAULT_FRAMES if frames is None else frames) - 1) // 4 + 1
 
 
 def _indices(value, count: int | None, path: str, unit: str):
@@ -104,9 +111,22 @@ class BaselineSpec(MethodSpec, SpecNode):
     name = "baseline"
 
 
+def config_problems(build, path: str = ""):
+    """(field, message) of the UsageError a config raises while it is built (its validation is the only one)."""
+    from cos_ray.errors import UsageError
+
+    try:
+        build()
+    except UsageError as err:
+        field_, _, message = str(err).partition(": ")
+        return [(field_, message)]
+    return []
+
+
 @dataclass(frozen=True)
 class EnsembleSpec(MethodSpec, SpecNode):
-    """The paper's ensemble: `size` seeds S..S+size-1, blocks `layers` merged across them during `steps`.
+    """The paper's ensemble (`EnsembleConfig`: defaults, validation and the canonical dict live there): `size` seeds
+    S..S+size-1, blocks `layers` merged across them during `steps`.
 
     merge `stream` replaces each chosen block's output (the residual stream) by the seeds' mean - after the first
     merged block every member computes the same thing; `update` averages each block's update (output - input) and adds
@@ -114,48 +134,45 @@ class EnsembleSpec(MethodSpec, SpecNode):
     """
 
     name = "ensemble"
-    size: int = 3
-    layers: str | int | list[int] = "20-29"
-    steps: str | int | list[int] = "0-20%"
-    merge: Literal["stream", "update"] = "stream"
+    size: int = EnsembleConfig.size
+    layers: str | int | list[int] = EnsembleConfig.layers
+    steps: str | int | list[int] = EnsembleConfig.steps
+    merge: Literal["stream", "update"] = EnsembleConfig.merge
 
     def check(self):
-        if self.size < 2:
-            yield "size", f"expected an integer >= 2 (an ensemble of one is the baseline), got {self.size}"
+        return config_problems(lambda: self.config(""))
+
+    def params(self) -> dict:
+        return self.config("").params()
 
     def member_seeds(self, seed: int) -> list[int]:
-        return list(range(seed, seed + self.size))
+        return self.config("").member_seeds(seed)
 
     def config(self, path: str):
-        from cos_ray.interventions.configs import EnsembleConfig
-
         return EnsembleConfig(size=self.size, layers=self.layers, steps=self.steps, merge=self.merge, field=path)
 
     def check_against(self, num_layers: int, steps: int, path: str):
-        from cos_ray.engine.steps import parse_index_range
-        from cos_ray.errors import UsageError
+        if steps is None:  # the step count is unknown while the sampler section is broken: check the layers only
+            return config_problems(lambda: self.config(path).resolved(num_layers, 1 << 30))
+        problems = config_problems(lambda: self.config(path).resolved(num_layers, steps))
+        if problems:
+            return problems
+        resolved = self.config(path).resolved(num_layers, steps)
+        return [(f"{path}.{name}", f"selects no {unit}: an ensemble that merges nothing is the baseline")
+                for name, unit in (("layers", "layer"), ("steps", "step")) if not getattr(resolved, name)]
 
-        for name, value, count, unit in (("layers", self.layers, num_layers, "layer"), ("steps", self.steps, steps, "step")):
-            if count is None:  # the step count is unknown while the sampler section is broken
-                continue
-            try:
-                if not parse_index_range(value, count, f"{path}.{name}", unit=unit):
-                    yield f"{path}.{name}", f"selects no {unit}: an ensemble that merges nothing is the baseline"
-            except UsageError as err:
-                field, _, message = str(err).partition(": ")
-                yield field, message
-
-
-def _check_strength(spec):
-    if not 0.0 < spec.strength <= 1.0:
-        yield "strength", f"expected a number in (0, 1] (1: replace by noise, less: blend), got {spec.strength}"
-    if spec.seed < 0:
-        yield "seed", f"expected an integer >= 0, got {spec.seed}"
+    def variants(self, context):
+        """The ensemble resolved against the grid point: integer layers and steps (what the unit id hashes)."""
+        if context.steps is None:
+            return [self]
+        resolved = self.config("").resolved(context.num_layers, context.steps)
+        return [dataclasses.replace(self, layers=list(resolved.layers), steps=list(resolved.steps))]
 
 
 @dataclass(frozen=True)
 class NoiseAtStepSpec(MethodSpec, SpecNode):
-    """Noise at step: at denoising step `step` every frame's latent is replaced by N(0, I), blended by `strength`.
+    """Noise at step (`NoiseAtStepConfig`): at denoising step `step` every frame's latent is replaced by N(0, I),
+    blended by `strength`.
 
     `step` is one step or a range (`0-100%`: every step, one unit each). The noise is seeded from (`seed`, run seed).
     """
@@ -163,11 +180,11 @@ class NoiseAtStepSpec(MethodSpec, SpecNode):
     name = "noise_at_step"
     perturbs = True
     step: int | str | list[int] = "0-100%"
-    strength: float = 1.0
-    seed: int = 1  # not 0: the engine seeds the noise with seed·1000003 + run seed, which for 0 is the run's own seed
+    strength: float = NoiseAtStepConfig.strength
+    seed: int = NoiseAtStepConfig.seed
 
     def check(self):
-        yield from _check_strength(self)
+        return config_problems(lambda: NoiseAtStepConfig(step=0, strength=self.strength, seed=self.seed, field=""))
 
     def check_context(self, context, path):
         return _indices(self.step, context.steps, f"{path}.step", "step")[1]
@@ -176,15 +193,24 @@ class NoiseAtStepSpec(MethodSpec, SpecNode):
         steps, _ = _indices(self.step, context.steps, "step", "step")
         return [dataclasses.replace(self, step=step) for step in steps]
 
-    def program(self, path):
-        from cos_ray.interventions.configs import NoiseAtStepConfig
+    def config(self, path: str):
+        """None: a perturbation, not an ensemble (see `program`)."""
+        return None
 
-        return {"noise_at_step": NoiseAtStepConfig(step=self.step, strength=self.strength, seed=self.seed, field=path)}
+    def edit(self, path: str) -> NoiseAtStepConfig:
+        return NoiseAtStepConfig(step=self.step, strength=self.strength, seed=self.seed, field=path)
+
+    def params(self) -> dict:
+        return self.edit("").params() if isinstance(self.step, int) else super().params()
+
+    def program(self, path):
+        return {"noise_at_step": self.edit(path)}
 
 
 @dataclass(frozen=True)
 class NoiseAtFrameSpec(MethodSpec, SpecNode):
-    """Noise at frame: latent frame `frame` is replaced by fresh N(0, I) at every step, blended by `strength`.
+    """Noise at frame (`NoiseAtFrameConfig`): latent frame `frame` is replaced by fresh N(0, I) at every step,
+    blended by `strength`.
 
     `frame` indexes the latent's frames ((frames - 1) / 4 + 1 of them; 0 holds the first frame), one frame or a
     range (`0-100%`: every latent frame, one unit each). The noise is seeded from (`seed`, run seed).
@@ -193,11 +219,11 @@ class NoiseAtFrameSpec(MethodSpec, SpecNode):
     name = "noise_at_frame"
     perturbs = True
     frame: int | str | list[int] = "0-100%"
-    strength: float = 1.0
-    seed: int = 1  # see NoiseAtStepSpec.seed
+    strength: float = NoiseAtFrameConfig.strength
+    seed: int = NoiseAtFrameConfig.seed
 
     def check(self):
-        yield from _check_strength(self)
+        return config_problems(lambda: NoiseAtFrameConfig(frame=0, strength=self.strength, seed=self.seed, field=""))
 
     def check_context(self, context, path):
         return _indices(self.frame, context.latent_frames, f"{path}.frame", "latent frame")[1]
@@ -206,11 +232,14 @@ class NoiseAtFrameSpec(MethodSpec, SpecNode):
         frames, _ = _indices(self.frame, context.latent_frames, "frame", "latent frame")
         return [dataclasses.replace(self, frame=frame) for frame in frames]
 
-    def program(self, path):
-        from cos_ray.interventions.configs import NoiseAtFrameConfig
+    def edit(self, path: str) -> NoiseAtFrameConfig:
+        return NoiseAtFrameConfig(frame=self.frame, strength=self.strength, seed=self.seed, field=path)
 
-        return {"noise_at_frame": NoiseAtFrameConfig(frame=self.frame, strength=self.strength, seed=self.seed,
-                                                     field=path)}
+    def params(self) -> dict:
+        return self.edit("").params() if isinstance(self.frame, int) else super().params()
+
+    def program(self, path):
+        return {"noise_at_frame": self.edit(path)}
 
 
 @dataclass(frozen=True)
@@ -249,16 +278,23 @@ _NEXT_TASK = SwapSourceSpec(offset=1)
 
 @dataclass(frozen=True)
 class SwapSpec(MethodSpec, SpecNode):
-    """Latent swap: at step `step`, block `layer`'s output (visual tokens, every CFG branch) of run A is replaced by
-    run B's - same seed, the image and prompt of task `source` (default: the next task of the sweep).
+    """Latent swap (`SwapConfig`: defaults, validation and the canonical dict live there): at step `step` (or during
+    `steps`, in one unit), block `layer` of run A takes run B's values - same seed, the image and prompt of task
+    `source` (default: the next task of the sweep, another first frame: A and B differ in their answer).
 
+    `mode`: `update` (default) swaps the block's contribution (output - input), so the layer matters; `stream` swaps
+    the whole residual stream (with a shared prompt, flat in the layer by construction). `region`: `all`,
+    `foreground` (the task's foreground_mask.png) or a mask image (relative to the spec file).
     `step` and `layer` are one index or a range (`layer: 0-100%`: every layer, one unit each).
     """
 
     name = "swap"
     perturbs = True
     step: int | str | list[int] = 0
+    steps: int | str | list[int] | None = None
     layer: int | str | list[int] = "0-100%"
+    mode: Literal["stream", "update"] = SwapConfig.mode
+    region: str = SwapConfig.region
     source: int | str | SwapSourceSpec | None = None
 
     @property
@@ -269,12 +305,36 @@ class SwapSpec(MethodSpec, SpecNode):
             return self.source
         return SwapSourceSpec(**SwapSourceSpec.shorthand(self.source))
 
+    def check(self):
+        if self.steps is not None and self.step != 0:
+            yield "steps", ("give step (one unit per step) or steps (one unit swapping at every step of the range), "
+                            f"not both; got step {self.step!r} and steps {self.steps!r}")
+        yield from config_problems(lambda: SwapConfig(layer=0, mode=self.mode, region=self.region, field=""))
+
+    def concrete(self) -> bool:
+        return isinstance(self.layer, int) and (isinstance(self.step, int) if self.steps is None else
+                                                isinstance(self.steps, list))
+
+    def swap(self, path: str) -> SwapConfig:
+        """The engine's config of a concrete variant."""
+        step = self.step if self.steps is None else self.steps
+        return SwapConfig(layer=self.layer, step=step, mode=self.mode, region=self.region, field=path)
+
     def params(self) -> dict:
-        return {"step": self.step, "layer": self.layer, "source": self.source_spec.as_dict()}
+        if not self.concrete():
+            return {"step": self.step, "steps": self.steps, "layer": self.layer, "mode": self.mode,
+                    "region": self.region, "source": self.source_spec.as_dict()}
+        return {**self.swap("").params(), "source": self.source_spec.as_dict()}
 
     def check_context(self, context, path):
-        problems = list(_indices(self.step, context.steps, f"{path}.step", "step")[1])
+        if self.steps is None:
+            problems = list(_indices(self.step, context.steps, f"{path}.step", "step")[1])
+        else:
+            problems = list(_indices(self.steps, context.steps, f"{path}.steps", "step")[1])
         problems += _indices(self.layer, context.num_layers, f"{path}.layer", "layer")[1]
+        if self.region not in ("all", "foreground") and not (context.base / self.region).is_file():
+            problems.append((f"{path}.region", f"mask image {context.base / self.region} not found (expected all, "
+                                               "foreground or the path of a mask image, relative to the spec file)"))
         source, where = self.source_spec, f"{path}.source"
         tasks = context.tasks
         if source.folder is not None:
@@ -290,15 +350,19 @@ class SwapSpec(MethodSpec, SpecNode):
         return problems
 
     def variants(self, context):
-        steps, _ = _indices(self.step, context.steps, "step", "step")
         layers, _ = _indices(self.layer, context.num_layers, "layer", "layer")
-        return [dataclasses.replace(self, step=step, layer=layer, source=self.source_spec)
-                for step in steps for layer in layers]
+        region = self.region
+        if region not in ("all", "foreground"):
+            region = str((context.base / region).resolve())
+        common = dict(source=self.source_spec, region=region)
+        if self.steps is not None:
+            steps, _ = _indices(self.steps, context.steps, "steps", "step")
+            return [dataclasses.replace(self, steps=list(steps), layer=layer, **common) for layer in layers]
+        steps, _ = _indices(self.step, context.steps, "step", "step")
+        return [dataclasses.replace(self, step=step, layer=layer, **common) for step in steps for layer in layers]
 
     def program(self, path):
-        from cos_ray.interventions.configs import SwapConfig
-
-        return {"swap": SwapConfig(layer=self.layer, step=self.step, field=path)}
+        return {"swap": self.swap(path)}
 
     def source_task(self, context, task_index):
         source = self.source_spec

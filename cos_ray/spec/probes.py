@@ -8,13 +8,12 @@ every step. Their rows go to the store's `layers` table (kind `energy` / `cka`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from cos_ray.engine.hook_points import GRAMMAR, LATENTS, HookPoint, point_problems
+from cos_ray.probes.configs import EnergyConfig
 from cos_ray.spec.fields import SpecNode
-
-_STATE = re.compile(r"^(?:(high|low)\.)?blocks\.(\d+)$")
-LATENTS = "latents"
+from cos_ray.spec.methods import config_problems
 
 
 @dataclass(frozen=True)
@@ -39,42 +38,31 @@ class EnergySpec(SpecNode):
     """Activation energy maps (per-token L2 norm over channels of block outputs, cond branch) of blocks `layers`
     (every expert), at `steps` taken every `every` (and the last of them), stored with longest side `max_side`."""
 
-    layers: int | str | list[int] = "0-100%"
-    steps: int | str | list[int] = "0-100%"
+    layers: int | str | list[int] = EnergyConfig.layers
+    steps: int | str | list[int] = EnergyConfig.steps
     every: int = 1
-    max_side: int = 16
+    max_side: int = EnergyConfig.max_side
 
     def check(self):
         if self.every < 1:
             yield "every", f"expected an integer >= 1, got {self.every}"
-        if self.max_side < 1:
-            yield "max_side", f"expected an integer >= 1, got {self.max_side}"
+        yield from config_problems(lambda: self.config(""))
+
+    def config(self, path: str = "energy") -> EnergyConfig:
+        return EnergyConfig(layers=self.layers, steps=self.steps, max_side=self.max_side, field=path)
 
     def resolved(self, num_layers: int, steps: int) -> dict:
         """{'layers': [...], 'steps': [...], 'max_side': n}: what the unit id hashes and the engine runs."""
-        from cos_ray.engine.steps import parse_index_range
-
-        layers = list(parse_index_range(self.layers, num_layers, "layers", unit="layer"))
-        chosen = list(parse_index_range(self.steps, steps, "steps"))
-        kept = chosen[:: self.every]
-        if chosen and kept[-1] != chosen[-1]:
-            kept.append(chosen[-1])
-        return {"layers": layers, "steps": kept, "max_side": self.max_side}
+        return self.config().resolved(num_layers, steps, every=self.every).params()
 
     def check_against(self, num_layers: int, steps: int | None, path: str):
-        from cos_ray.engine.steps import parse_index_range
-        from cos_ray.errors import UsageError
-
-        ranges = (("layers", self.layers, num_layers, "layer"), ("steps", self.steps, steps, "step"))
-        for name, value, count, unit in ranges:
-            if count is None:
-                continue
-            try:
-                if not parse_index_range(value, count, f"{path}.{name}", unit=unit):
-                    yield f"{path}.{name}", f"selects no {unit}"
-            except UsageError as err:
-                field, _, message = str(err).partition(": ")
-                yield field, message
+        config = self.config(path)
+        problems = config_problems(lambda: config.resolved(num_layers, 1 << 30 if steps is None else steps))
+        if problems:
+            return problems
+        resolved = config.resolved(num_layers, 1 << 30 if steps is None else steps)
+        return [(f"{path}.{name}", f"selects no {unit}")
+                for name, unit in (("layers", "layer"), ("steps", "step")) if not getattr(resolved, name)]
 
 
 @dataclass(frozen=True)
@@ -89,17 +77,21 @@ class SensitivitySpec(SpecNode):
         return {"state": raw} if isinstance(raw, str) else raw
 
     def check(self):
-        if self.state != LATENTS and not _STATE.match(self.state):
-            yield "state", (f"expected 'latents' or a block like 'high.blocks.20', 'low.blocks.20', 'blocks.20', "
-                            f"got {self.state!r}")
+        if self.state != LATENTS and not HookPoint.is_name(self.state):
+            yield "state", f"expected 'latents' or a block like {GRAMMAR}, got {self.state!r}"
+
+    @property
+    def point(self):
+        """LATENTS, or the HookPoint the state names."""
+        return LATENTS if self.state == LATENTS else HookPoint.parse(self.state)
 
     def check_against(self, num_layers: int, family: str | None, path: str):
-        match = _STATE.match(self.state)
-        if match is None:
+        if self.state == LATENTS:
             return
-        if int(match.group(2)) >= num_layers:
-            yield f"{path}.state", f"layer {match.group(2)} is out of range 0-{num_layers - 1}"
-        if match.group(1) == "low" and family is not None and "ti2v" in family:
+        point = self.point
+        for message in point_problems(point, num_layers):
+            yield f"{path}.state", message
+        if point.expert == "low" and family is not None and "ti2v" in family:
             yield f"{path}.state", f"a {family} model has one transformer ('high' / 'blocks.N'), no 'low' expert"
 
 
@@ -112,9 +104,8 @@ class ProbesSpec(SpecNode):
     sensitivity: str | SensitivitySpec | None = None
 
     def check(self):
-        if isinstance(self.sensitivity, str) and self.sensitivity != LATENTS and not _STATE.match(self.sensitivity):
-            yield "sensitivity", (f"expected 'latents' or a block like 'high.blocks.20', 'low.blocks.20', "
-                                  f"'blocks.20', got {self.sensitivity!r}")
+        if isinstance(self.sensitivity, str) and self.sensitivity != LATENTS and not HookPoint.is_name(self.sensitivity):
+            yield "sensitivity", f"expected 'latents' or a block like {GRAMMAR}, got {self.sensitivity!r}"
 
     @property
     def sensitivity_spec(self) -> SensitivitySpec | None:

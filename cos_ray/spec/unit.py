@@ -60,8 +60,8 @@ class Unit:
         return self.x0.config() if self.x0 is not None else None
 
     def program(self):
-        """cos_ray.engine.program.Program (perturbation, energy, sensitivity, run B's task), or None for none."""
-        from cos_ray.engine.program import Program
+        """cos_ray.probes.program.Program (perturbation, energy, sensitivity, run B's task), or None for none."""
+        from cos_ray.probes.program import Program
 
         fields = dict(self.method_spec.program(f"methods.{self.method}")) if self.method_spec is not None else {}
         if self.swap_source is not None:

@@ -82,25 +82,28 @@ def layer_rows(run_id: str, unit_id: str, probes: dict, state: str | None = None
     `state`: what the sensitivity probe compared (`latents` or a block such as `high.blocks.20`)."""
     import numpy as np
 
+    from cos_ray.engine.hook_points import LATENTS, HookPoint
+
     rows = []
     for row in probes.get("energy", ()):
         expert, layer = row["expert"], int(row["layer"])
+        point = HookPoint(expert or None, layer)
         energy_map = np.asarray(row["map"], dtype=np.float32)  # (frames, h', w')
         rows.append({
             "run_id": run_id, "unit_id": unit_id, "step": int(row["step"]), "kind": "energy",
-            "layer": f"{expert}.blocks.{layer}" if expert else f"blocks.{layer}", "layer_index": layer,
+            "layer": point.name, "layer_index": layer,
             "expert": expert or None, "value": float(row["energy_mean"]),
             "frame_means": [float(value) for value in row["frame_means"]], "fg_bg_ratio": row["fg_bg_ratio"],
             "grid": [int(value) for value in row["grid"]], "map_shape": list(energy_map.shape),
             "map": energy_map.ravel().tolist(),
         })
-    state = state or "latents"
-    expert, _, index = state.rpartition("blocks.") if state != "latents" else ("", "", None)
-    expert = expert.rstrip(".")
+    state = str(state or LATENTS)
+    point = None if state == LATENTS else HookPoint.parse(state)
+    expert, index = (None, None) if point is None else (point.expert, point.layer)
     for row in probes.get("sensitivity", ()):
         rows.append({
             "run_id": run_id, "unit_id": unit_id, "step": int(row["step"]), "kind": "cka", "layer": state,
-            "layer_index": None if index is None else int(index), "expert": expert or None,
+            "layer_index": index, "expert": expert,
             "value": float(row["cka_dissimilarity"]),
         })
     return rows
