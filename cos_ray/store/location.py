@@ -1,8 +1,8 @@
 """Where a store lives: a local path or a URI (s3://, gs://, az://), the URIs of its Delta tables, its media paths.
 
 Layout: `{root}/{table}/` is a Delta table (Parquet data files + `_delta_log/`), `{root}/media/{unit_id}/member-{k}/`
-holds videos and filmstrips, `{root}/_damaged/` what `store check --repair` or a resume set aside. Remote stores
-pass `storage_options` (or the JSON in `COS_RAY_STORAGE_OPTIONS`) to delta-rs; media go through pyarrow's
+holds videos and filmstrips, `{root}/_damaged/` what `store check --repair` or a resume set aside,
+`{root}/_leases/` the compaction leases (a Delta table too). Remote stores pass `storage_options` (or the JSON in `COS_RAY_STORAGE_OPTIONS`) to delta-rs; media go through pyarrow's
 filesystems. Stores written before Delta (`{table}/part-*.parquet`, `compact-*.parquet`) are legacy: `is_legacy`.
 """
 
@@ -49,9 +49,13 @@ class Store:
         """The URI delta-rs opens for `table`."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
+        return self.table_uri_of(table)
+
+    def table_uri_of(self, name: str) -> str:
+        """The URI of any Delta table under the root (the store's own `_leases` too)."""
         if self.scheme == "":
-            return self.path(table)
-        return f"{self.scheme}://{self.path(table)}"
+            return self.path(name)
+        return f"{self.scheme}://{self.path(name)}"
 
     def exists(self) -> bool:
         return self.fs.get_file_info(self.root).type == pafs.FileType.Directory or (

@@ -47,18 +47,25 @@ def open_table(store: Store, table: str, version: int | None = None):
 
 
 def ensure_table(store: Store, table: str, schema: pa.Schema | None = None):
-    """The table, created empty with its core schema if it has none yet (two creators at once: one wins)."""
+    """The table, created empty with its core schema if it has none yet.
+
+    Two creators at once would both commit a CREATE (delta-rs 1.6: the second lands as version 1 and resets the
+    schema), so creation holds the table's creation lease (`lease`)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import CommitFailedError, DeltaError
+
+    from cos_ray.store.lease import lease
 
     existing = open_table(store, table)
     if existing is not None:
         return existing
-    try:
-        DeltaTable.create(store.table_uri(table), schema=schema or TABLES[table], mode="ignore",
-                          storage_options=store.storage_options)
-    except (CommitFailedError, DeltaError):
-        pass  # another process created it at the same moment
+    with lease(store, f"create:{table}", wait_s=60, ttl_s=60):  # delta-rs lets two creates both commit
+        if not store.has_table(table):
+            try:
+                DeltaTable.create(store.table_uri(table), schema=schema or TABLES[table], mode="ignore",
+                                  storage_options=store.storage_options)
+            except (CommitFailedError, DeltaError):
+                pass  # another process created it at the same moment
     opened = open_table(store, table)
     if opened is None:
         raise UsageError(f"store {store.uri}: could not create table {table}")
