@@ -4,15 +4,22 @@ The dashboard's own queries and the user's SQL box share it: the store's views a
 is turned off (`cos_ray.store.sql_guard.lock_down`), so nothing the app runs can read or write files outside the store. Streamlit runs
 each browser session in its own thread, and the views rest on Arrow relations registered on this one connection, so
 queries are serialized by a lock rather than spread over cursors.
+
+The SQL box does not use it: a user's query can be slow, and behind the shared lock it would stall every viewer's
+page. Each browser session gets its own `SessionSQL` - a read-only connection of its own, with a time limit per
+query (interrupted cleanly), a memory and thread cap and the row cap, from `SQLLimits` (`cos-ray dashboard
+--sql-timeout/--sql-memory`, passed to the app in the environment).
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from dataclasses import dataclass
 
 import pyarrow as pa
 
-from cos_ray.store.sql_guard import ReadOnlySQL
+from cos_ray.store.sql_guard import ReadOnlySQL, RefusedQuery
 from cos_ray.errors import UsageError
 from cos_ray.store.location import Store
 from cos_ray.store.views import register_views
@@ -20,6 +27,72 @@ from cos_ray.store.views import register_views
 
 class MissingStore(UsageError):
     """The dashboard was pointed at a store that does not exist."""
+
+
+TIMEOUT_ENV, MEMORY_ENV = "COS_RAY_SQL_TIMEOUT", "COS_RAY_SQL_MEMORY"
+RAISE_WITH = "cos-ray dashboard --sql-timeout SECONDS"
+
+
+@dataclass(frozen=True)
+class SQLLimits:
+    """What one SQL-box query may use: seconds before it is interrupted, DuckDB memory and threads, rows shown."""
+
+    timeout_s: float = 30.0
+    memory_limit: str = "2GB"
+    threads: int = 2
+    rows: int = 10_000
+
+    def __post_init__(self):
+        if not self.timeout_s > 0:
+            raise UsageError(f"--sql-timeout: expected a number of seconds > 0, got {self.timeout_s}")
+
+    @classmethod
+    def from_env(cls, env=None) -> "SQLLimits":
+        """The limits `cos-ray dashboard` passed down ($COS_RAY_SQL_TIMEOUT, $COS_RAY_SQL_MEMORY), else defaults."""
+        env = os.environ if env is None else env
+        fields = {}
+        if env.get(TIMEOUT_ENV):
+            try:
+                fields["timeout_s"] = float(env[TIMEOUT_ENV])
+            except ValueError:
+                raise UsageError(f"{TIMEOUT_ENV}: expected seconds, got {env[TIMEOUT_ENV]!r}") from None
+        if env.get(MEMORY_ENV):
+            fields["memory_limit"] = env[MEMORY_ENV]
+        return cls(**fields)
+
+
+class SessionSQL:
+    """One browser session's SQL box: a read-only connection of its own onto the store's views, so that a slow query
+    holds no lock another session waits on; each query is stopped at `limits.timeout_s` (QueryTimeout)."""
+
+    def __init__(self, store: Store, limits: SQLLimits = SQLLimits()):
+        self.store, self.limits = store, limits
+        self._open()
+
+    def _open(self) -> None:
+        allowed = [self.store.root] if self.store.is_local else []
+        self._box = ReadOnlySQL(lambda connection: register_views(connection, self.store), allowed,
+                                self.limits.memory_limit, self.limits.threads)
+
+    def query(self, sql: str) -> pa.Table:
+        """At most `limits.rows` rows of a SELECT (`RefusedQuery` otherwise; `QueryTimeout` past the limit)."""
+        import duckdb
+
+        def run():
+            return self._box.query(sql, limit=self.limits.rows, timeout_s=self.limits.timeout_s,
+                                   raise_with=RAISE_WITH)
+
+        try:
+            return run()
+        except RefusedQuery as err:
+            if not isinstance(err.__cause__, duckdb.IOException):
+                raise
+        self.close()  # a compaction deleted a file the views listed: list again, once
+        self._open()
+        return run()
+
+    def close(self) -> None:
+        self._box.connection.close()
 
 
 class StoreConnection:
@@ -55,9 +128,13 @@ class StoreConnection:
         """The app's own parameterized queries (trusted SQL, never user text)."""
         return self._retrying(lambda: self._box.connection.sql(sql, params=params or None).to_arrow_table())
 
-    def user_query(self, sql: str, limit: int = 10_000) -> pa.Table:
-        """A query typed into the SQL box: SELECT statements only (`RefusedQuery` otherwise)."""
-        return self._retrying(lambda: self._box.query(sql, limit=limit))
+    def user_query(self, sql: str, limit: int = 10_000, timeout_s: float | None = SQLLimits.timeout_s) -> pa.Table:
+        """A user's SELECT on the shared connection (`RefusedQuery` otherwise); the SQL box uses `sql_session`."""
+        return self._retrying(lambda: self._box.query(sql, limit=limit, timeout_s=timeout_s, raise_with=RAISE_WITH))
+
+    def sql_session(self, limits: SQLLimits | None = None) -> SessionSQL:
+        """A connection of its own for one browser session's SQL box."""
+        return SessionSQL(self.store, limits or SQLLimits.from_env())
 
     def columns(self, table: str) -> set[str]:
         """The columns of a view, empty when the store has no such table."""
