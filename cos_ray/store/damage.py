@@ -162,7 +162,8 @@ def check_data(store: Store, table: str) -> list[Damage]:
         except FileNotFoundError:
             damages.append(Damage(table, version, f"{table}/{path}", "missing", "missing", lost, units))
         except Exception as err:  # noqa: BLE001 - any failure to read is damage
-            kind = "missing" if "not found" in str(err).lower() or "no such file" in str(err).lower() else "data"
+            gone = store.fs.get_file_info(store.path(table, path)).type == pafs.FileType.NotFound
+            kind = "missing" if gone else "data"
             damages.append(Damage(table, version, f"{table}/{path}", kind, _first_line(err), lost, units))
     return damages
 
