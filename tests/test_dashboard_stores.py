@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cos_ray.store.location import Store
 from cos_ray.store.rows import sweep_row
@@ -28,10 +27,12 @@ FRAMES = 2
 
 
 def read(store: Path, table: str) -> pa.Table:
-    """Every parquet file of a table folder (the fixtures' stores hold each row once: compacted or unit files)."""
-    files = sorted((Path(store) / table).glob("*.parquet"))
-    assert files, f"no {table} files in {store}"
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+    """A table's rows as delta-rs reads the newest version of its Delta table (not through cos-ray's views)."""
+    from deltalake import DeltaTable
+
+    folder = Path(store) / table
+    assert (folder / "_delta_log").is_dir(), f"no {table} table in {store}"
+    return DeltaTable(str(folder)).to_pyarrow_dataset().to_table()
 
 
 def overall(row: dict) -> float | None:

@@ -225,9 +225,14 @@ def rows(store_path, table: str, units=None) -> list[dict]:
 
 
 def finished_units(store_path: Path) -> int:
-    """Units whose runs file is in the store (a runs file marks its unit done)."""
+    """Units whose runs rows are committed (a unit's runs commit marks it done; read by delta-rs from the log)."""
     folder = store_path / "runs"
-    return len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+    if not (folder / "_delta_log").is_dir():
+        return 0
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(folder)).to_pyarrow_dataset().to_table(columns=["unit_id"])
+    return len(set(rows.column("unit_id").to_pylist()))
 
 
 def job_sweep(folder: Path, name: str, seeds: str = "[0]", groups: int = 2) -> tuple[Path, set]:

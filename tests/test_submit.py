@@ -33,8 +33,14 @@ def rows(store_path, table: str) -> list[dict]:
 
 
 def finished_parts(store_path) -> int:
+    """Units whose runs rows are committed (read by delta-rs from the runs table's log)."""
     folder = Path(store_path) / "runs"
-    return len(list(folder.glob("part-*.parquet"))) if folder.is_dir() else 0
+    if not (folder / "_delta_log").is_dir():
+        return 0
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(folder)).to_pyarrow_dataset().to_table(columns=["unit_id"])
+    return len(set(rows.column("unit_id").to_pylist()))
 
 
 def submit_process(spec, out, ray_cluster) -> subprocess.Popen:

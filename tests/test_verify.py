@@ -27,7 +27,7 @@ def test_an_untouched_store_verifies(small_sweep, tmp_path):
 
 
 def test_an_altered_unit_is_reported(small_sweep, tmp_path):
-    from cos_ray.store.write import write_parquet
+    from deltalake import DeltaTable
 
     _, reference, report = small_sweep
     out = tmp_path / "results"
@@ -36,9 +36,10 @@ def test_an_altered_unit_is_reported(small_sweep, tmp_path):
     units = run_sql(store, "select unit_id, method from runs group by all order by all").to_pylist()
     altered = next(row["unit_id"] for row in units if row["method"] == "ensemble")
     untouched = next(row["unit_id"] for row in units if row["method"] == "baseline")
-    rows = run_sql(store, f"select * from runs where unit_id = '{altered}'")
-    tampered = rows.set_column(rows.schema.get_field_index("score"), "score", pc.add(rows.column("score"), 0.25))
-    write_parquet(store, store.part_path("runs", altered), tampered)  # a small file wins over compacted rows
+    before = run_sql(store, f"select score from runs where unit_id = '{altered}' order by run_id").column("score")
+    DeltaTable(str(out / "runs")).update(updates={"score": "score + 0.25"}, predicate=f"unit_id = '{altered}'")
+    after = run_sql(store, f"select score from runs where unit_id = '{altered}' order by run_id").column("score")
+    assert after.to_pylist() == pc.add(before, 0.25).to_pylist()  # the tampering took
 
     result = CliRunner().invoke(main, ["verify", report.sweep_id, "--out", str(out), "--unit", altered,
                                        "--unit", untouched])

@@ -114,12 +114,14 @@ class StoreConnection:
             "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
 
     def _retrying(self, run):
-        import duckdb
+        from cos_ray.store.retry import vanished
 
         with self._lock:
             try:
                 return run()
-            except duckdb.IOException:  # a compaction deleted a file the views listed: list again, once
+            except Exception as err:  # noqa: BLE001 - only a vanished file (wrapped or not) is retried, once
+                if not vanished(err):
+                    raise
                 self._box.connection.close()
                 self._open()
                 return run()

@@ -101,7 +101,7 @@ def compare_units(stored, rerun, unit_ids) -> list[Difference]:
     differences = []
     for table, key in ROW_KEYS.items():
         def rows(store):
-            if store.list_table(table).empty:
+            if not store.has_table(table):
                 return {}
             result = run_sql(store, f"select * from {table} where unit_id in ({quoted})").to_pylist()
             return {tuple(row[k] for k in key): row for row in result}
