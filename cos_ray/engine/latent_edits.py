@@ -1,16 +1,27 @@
-"""Edits of the latent x_s before the model sees step s (noise at a step, noise at a frame).
+"""Edits of the latent x_s at step s (noise at a step, noise at a frame, any edit of x_s), exact under every scheduler.
 
-They act on the pipeline's own `latents` variable: step 0's through the `latents` argument (drawn here with the
-pipeline's generators, exactly as it would draw them), later steps' through `callback_on_step_end`. This is the
-natural "replace the latent in the loop" of the paper's probes. Note that UniPC's corrector then recomputes x_s from
-the previous sample and the new model output, so part of an injection is corrected away; Euler keeps it whole.
+An edit must change both what the model sees at step s and what the scheduler continues from. The pipeline's own
+`latents` variable is what the model sees: step 0's is set through the `latents` argument (drawn here with the
+pipeline's generators, exactly as it would draw them), later steps' through `callback_on_step_end`. That is all an
+Euler scheduler needs (x_{s+1} = x_s + (σ_{s+1} − σ_s)·v is computed from that very variable).
+
+UniPC is multistep: at step s its corrector rebuilds x_s from its own `last_sample` (x_{s-1}) and the model outputs
+(diffusers 0.42.1 `UniPCMultistepScheduler.step`, `multistep_uni_c_bh_update`), and continues from that corrected
+x_s - an edit made only in the callback reaches the model but is then thrown away. Here the same edit is also applied
+to the corrector's result, so `last_sample` and the predictor continue from the edited x_s (a full replacement is then
+the very same tensor the model saw; a blend is applied to the corrected x_s with the same noise). Edits must
+therefore be functions of (step, latents) that give the same draw when called twice at one step (see
+`cos_ray.interventions.noise`). A scheduler that is neither is refused, naming those that work.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+from cos_ray.errors import UsageError
+
 LatentEdit = Callable[[int, object], object]  # (step, latents `# (batch, channels, frames, h, w)`) -> latents
+EXACT_SCHEDULERS = "euler, flowmatch-euler or unipc"
 
 
 class LatentEdits:
@@ -27,9 +38,10 @@ class LatentEdits:
         return latents
 
     def install(self, pipe, arguments: dict) -> None:
-        """Route the pipeline's latents through the edits (no-op when there are none)."""
+        """Route the pipeline's latents (and the scheduler's own state) through the edits; no-op when there are none."""
         if not self.edits:
             return
+        scheduler_continues_from_edits(pipe.scheduler, self)
         arguments["latents"] = self.apply(0, initial_noise(pipe, arguments))
 
         def callback(pipe, step, timestep, tensors):
@@ -38,6 +50,28 @@ class LatentEdits:
             return {}
 
         arguments["callback_on_step_end"] = callback
+
+
+def scheduler_continues_from_edits(scheduler, edits: LatentEdits) -> None:
+    """Make the scheduler continue from the edited x_s: nothing to do for Euler, the corrector's output for UniPC.
+
+    The wrapper lives on this scheduler instance only (a run builds a fresh scheduler, `cos_ray.engine.call`)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+
+    if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
+        return
+    if isinstance(scheduler, UniPCMultistepScheduler):
+        corrector = scheduler.multistep_uni_c_bh_update
+
+        def corrected(*args, **kwargs):  # runs at the start of step s (step_index = s), before the predictor
+            sample = corrector(*args, **kwargs)  # (batch, channels, frames, h, w): UniPC's corrected x_s
+            return edits.apply(scheduler.step_index, sample)
+
+        scheduler.multistep_uni_c_bh_update = corrected
+        return
+    raise UsageError(f"sampler.scheduler: latent edits (noise at a step or frame) take effect exactly only under "
+                     f"{EXACT_SCHEDULERS}; this run uses {type(scheduler).__name__} - set sampler.scheduler to one of "
+                     "those")
 
 
 def initial_noise(pipe, arguments: dict):

@@ -2,6 +2,8 @@
 
 - Noise at step s: at denoising step s every frame's latent is replaced by N(0, I).
 - Noise at frame f: latent frame f (an index on the latent's frame axis) is replaced by fresh N(0, I) at every step.
+Both are latent edits (`cos_ray.engine.latent_edits`): the edited x_s is what the model sees at step s and what the
+scheduler continues from, under Euler and UniPC alike.
 `strength` blends instead of replacing: x ← (1 − strength)·x + strength·ε. The noise is seeded per member from
 (config seed, member seed), so a probe is reproducible and independent of the batch it runs in.
 """
@@ -13,19 +15,26 @@ from cos_ray.interventions.configs import NoiseAtFrameConfig, NoiseAtStepConfig
 
 
 class MemberNoise:
-    """One CPU generator per member, seeded from (probe seed, member seed): fresh draws, same on any device."""
+    """One CPU generator per member, seeded from (probe seed, member seed): fresh draws, same on any device.
+
+    A draw is made once per step and returned again when the same step asks again: under UniPC an edit is applied
+    twice at one step (to the latent the model sees and to the corrector's x_s, `cos_ray.engine.latent_edits`),
+    and both must add the same noise."""
 
     def __init__(self, probe_seed: int, member_seeds: list[int]):
         import torch
 
         self.generators = [torch.Generator("cpu").manual_seed(probe_seed * 1_000_003 + seed) for seed in member_seeds]
+        self._step, self._noise = None, None
 
-    def draw(self, like):
-        """`# like (batch, ...)`: one standard normal draw per member."""
+    def draw(self, like, step: int):
+        """`# like (batch, ...)`: one standard normal draw per member, the same for every call at `step`."""
         import torch
 
-        noise = [torch.randn(like.shape[1:], generator=g, dtype=torch.float32) for g in self.generators]
-        return torch.stack(noise).to(like.device, like.dtype)
+        if self._step != step or self._noise is None or self._noise.shape != like.shape:
+            noise = [torch.randn(like.shape[1:], generator=g, dtype=torch.float32) for g in self.generators]
+            self._step, self._noise = step, torch.stack(noise)
+        return self._noise.to(like.device, like.dtype)
 
 
 def blend(latents, noise, strength: float):
@@ -36,7 +45,7 @@ def noise_at_step_edit(config: NoiseAtStepConfig, member_seeds: list[int]):
     noise = MemberNoise(config.seed, member_seeds)
 
     def edit(step: int, latents):  # latents: (batch, channels, frames, h, w)
-        return blend(latents, noise.draw(latents), config.strength) if step == config.step else latents
+        return blend(latents, noise.draw(latents, step), config.strength) if step == config.step else latents
 
     return edit
 
@@ -51,7 +60,7 @@ def noise_at_frame_edit(config: NoiseAtFrameConfig, member_seeds: list[int]):
             )
         latents = latents.clone()
         frame = latents[:, :, config.frame]  # (batch, channels, h, w)
-        latents[:, :, config.frame] = blend(frame, noise.draw(frame), config.strength)
+        latents[:, :, config.frame] = blend(frame, noise.draw(frame, step), config.strength)
         return latents
 
     return edit
