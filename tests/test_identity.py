@@ -23,11 +23,18 @@ def test_identity_tracks_configs_weights_and_lora(tmp_path, preset_cache):
     config_path.write_text(json.dumps(config))
     assert model_identity(copy)["hash"] != first["hash"]
 
+    import torch
+    from safetensors.torch import save_file
+
     lora = tmp_path / "high.safetensors"
-    lora.write_bytes(b"one")
-    with_lora = model_identity(copy, {"transformer": lora})
-    lora.write_bytes(b"two")
-    assert model_identity(copy, {"transformer": lora})["lora"] != with_lora["lora"]
+    pair = {"blocks.0.self_attn.q.lora_A.default.weight": torch.ones(4, 16),
+            "blocks.0.self_attn.q.lora_B.default.weight": torch.ones(16, 4)}
+    save_file(pair, str(lora))
+    with_lora = model_identity(copy, {"high": lora, "scale": 0.5})
+    assert with_lora["lora"]["transformer"]["convention"] == "diffsynth"
+    assert with_lora["lora"]["transformer"]["layers_injected"] == 1 and with_lora["lora"]["transformer"]["scale"] == 0.5
+    save_file({key: value * 2 for key, value in pair.items()}, str(lora))
+    assert model_identity(copy, {"high": lora, "scale": 0.5})["lora"] != with_lora["lora"]
 
 
 def test_preset_identity_needs_no_torch(preset_cache):

@@ -154,3 +154,20 @@ def inspect_diffusers(root: Path) -> CheckpointLayout:
         boundary_ratio=boundary_ratio,
         expand_timesteps=expand_timesteps,
     )
+
+
+def expert_config(layout: CheckpointLayout, expert: str = "transformer") -> dict:
+    """The diffusers `WanTransformer3DModel` config of one expert, whatever the layout (pure Python, no tensor read)."""
+    if layout.format == "wan-original":
+        from cos_ray.model.wan_original import expert_config as original_config
+
+        return original_config(Path(layout.files[expert]))
+    if layout.format == "comfy":
+        from dataclasses import replace
+
+        from cos_ray.model.comfy import expert_config as comfy_config
+
+        base = inspect_checkpoint(layout.path) if layout.base_format != "diffusers" else replace(
+            layout, format="diffusers", files={})
+        return comfy_config(Path(layout.files[expert]), base, expert)
+    return _read_json(layout.path / expert / "config.json", expert)

@@ -50,16 +50,18 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _check_lora(lora: dict[str, str | Path], layout: CheckpointLayout) -> dict[str, Path]:
+def _check_lora(lora: dict | None, layout: CheckpointLayout) -> tuple[dict[str, Path], float, bool]:
+    from cos_ray.model.lora_conventions import lora_options
+
+    given, scale, fuse = lora_options(lora)
     files = {}
-    for expert, file in lora.items():
+    for expert, path in given.items():
         if expert not in layout.experts:
             raise CheckpointError(f"lora: {expert!r} is not an expert of this model; experts: {', '.join(layout.experts)}")
-        path = Path(file).expanduser()
         if not path.is_file():
             raise CheckpointError(f"lora.{expert}: file {path} does not exist (one .safetensors file per expert)")
         files[expert] = path
-    return files
+    return files, scale, fuse
 
 
 def _load_shared(layout: CheckpointLayout, dtype):
@@ -135,13 +137,13 @@ def load_pipeline(
     device_map: dict[str, Any] | None = None,
     offload: bool = False,
     experts: dict[str, str | Path] | None = None,
-    lora_scale: float = 1.0,
-    fuse_lora: bool = False,
+    lora_scale: float | None = None,
+    fuse_lora: bool | None = None,
 ) -> LoadedModel:
     """Load `model` ('tiny', 'tiny-ti2v' or a local directory) onto `device` (default: cuda if present, else cpu).
 
-    dtype defaults to bf16 on GPU and fp32 on CPU (the VAE stays fp32). `lora` maps an expert subfolder
-    ('transformer', 'transformer_2') to one LoRA file. `device_map` maps an expert subfolder to an accelerate device
+    dtype defaults to bf16 on GPU and fp32 on CPU (the VAE stays fp32). `lora` maps an expert ('transformer' or
+    'high', 'transformer_2' or 'low') to one LoRA file, in any convention, and may hold 'scale' and 'fuse'. `device_map` maps an expert subfolder to an accelerate device
     map; an expert loaded with one is left where the map puts it. `offload` keeps every component on the CPU but the one
     running (diffusers' model CPU offload): the idle expert of an A14B model leaves its 26.6 GiB to the running one, for
     two PCIe copies of an expert per trajectory. It excludes device maps. `experts` names ComfyUI-style single-file
@@ -150,7 +152,9 @@ def load_pipeline(
     """
     directory = model_directory(model)
     layout = inspect_checkpoint(directory, experts=experts)
-    lora_files = _check_lora(lora or {}, layout)
+    lora_files, scale, fuse = _check_lora(lora, layout)
+    scale = scale if lora_scale is None else float(lora_scale)
+    fuse = fuse if fuse_lora is None else bool(fuse_lora)
     if offload and device_map:
         raise CheckpointError("offload: a model sharded by device maps cannot also be offloaded; choose one")
     for expert in device_map or {}:
@@ -189,8 +193,8 @@ def load_pipeline(
         boundary_ratio=layout.boundary_ratio,
         expand_timesteps=layout.expand_timesteps,
     )
-    records = {expert: load_lora(pipe, expert, file, lora_scale) for expert, file in lora_files.items()}
-    if fuse_lora and records:
+    records = {expert: load_lora(pipe, expert, file, scale) for expert, file in lora_files.items()}
+    if fuse and records:
         records = fuse_loras(pipe, records)
     mapped = set(device_map or {})
     for name, module in pipe.components.items():

@@ -49,6 +49,45 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+LORA_ALIASES = {"high": "transformer", "low": "transformer_2", "transformer": "transformer",
+                "transformer_2": "transformer_2"}
+LORA_OPTIONS = ("scale", "fuse")
+
+
+def lora_options(lora: dict | None) -> tuple[dict[str, Path], float, bool]:
+    """(files per expert, scale, fuse) of a LoRA mapping `{high|transformer: PATH, low|transformer_2: PATH, scale, fuse}`.
+
+    The one form the spec, the CLI, the cluster workers and the identity pass around; 'high'/'low' name the experts as
+    the VBVR release does, 'transformer'/'transformer_2' as diffusers does.
+    """
+    lora = dict(lora or {})
+    scale = lora.pop("scale", 1.0)
+    fuse = lora.pop("fuse", False)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise CheckpointError(f"lora.scale: expected a number, got {scale!r}")
+    if not isinstance(fuse, bool):
+        raise CheckpointError(f"lora.fuse: expected true or false, got {fuse!r}")
+    files = {}
+    for name, file in lora.items():
+        if name not in LORA_ALIASES:
+            raise CheckpointError(
+                f"lora.{name}: expected an expert (high, low, transformer, transformer_2) or an option (scale, fuse)"
+            )
+        expert = LORA_ALIASES[name]
+        if expert in files:
+            raise CheckpointError(f"lora.{name}: {expert} is given twice (high = transformer, low = transformer_2)")
+        files[expert] = Path(file).expanduser()
+    return files, float(scale), fuse
+
+
+def describe_lora_file(path: Path) -> dict:
+    """{sha256, convention, pairs} of a LoRA file from its header alone (no tensor read; no torch)."""
+    from cos_ray.model.shapes import safetensors_header
+
+    keys = list(safetensors_header(path))
+    return {"sha256": file_sha256(path), "convention": detect_convention(keys), "pairs": len(lora_pairs(keys))}
+
+
 def detect_convention(keys) -> str:
     """The convention of a LoRA state dict's keys (see the module docstring)."""
     keys = list(keys)

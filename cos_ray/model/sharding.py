@@ -2,7 +2,8 @@
 
 accelerate balances the expert's modules over the devices by size, never splitting a `WanTransformerBlock`, so each
 block's output - the hook point - lives whole on one device. The map is computed on a meta-device copy built from
-the expert's config (no weights read) and handed to `WanTransformer3DModel.from_pretrained(device_map=...)`.
+the expert's config (no weights read; any checkpoint layout) and handed to the loader, which passes it to
+`WanTransformer3DModel.from_pretrained(device_map=...)` or dispatches a single-file-loaded expert over it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ def balanced_device_map(directory: Path, expert: str, devices: list, dtype) -> d
     from accelerate.utils import get_balanced_memory
     from diffusers import WanTransformer3DModel
 
-    config = WanTransformer3DModel.load_config(directory, subfolder=expert, local_files_only=True)
+    from cos_ray.model.checkpoint import expert_config, inspect_checkpoint
+
+    config = expert_config(inspect_checkpoint(directory), expert)  # any layout; no weights read
     with init_empty_weights():
         model = WanTransformer3DModel.from_config(config)
     # Balance over slot indices, then name the real devices: the plan depends on sizes only, so it can be

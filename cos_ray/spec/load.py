@@ -126,7 +126,7 @@ def _check_model(model: ModelSpec, problems: Problems) -> str | None:
             num_layers(model.name)
         except UsageError as err:
             problems.add("model.name", str(err))
-    for expert, file in (model.lora or {}).items():
+    for expert, file in model.lora_files().items():
         if not Path(file).is_file():
             problems.add(f"model.lora.{expert}", f"file {file} does not exist")
     return family
@@ -157,7 +157,7 @@ def _check_point(variant, sweep, family, layers, base, tasks_cache, problems) ->
         if bad:
             tasks_cache[key] = None
     tasks = tasks_cache[key]
-    context = MethodContext(layers, steps, latent_frames(settings.frames) if settings is not None else None,
+    context = MethodContext(layers, steps, latent_frames(settings.nominal_frames) if settings is not None else None,
                             tasks, base)
     for index, method in enumerate(sweep.methods):
         path = f"methods[{index}].{method.name}"

@@ -25,7 +25,10 @@ class ModelSpec(SpecNode):
     workers: int = 1  # workers per group; an ensemble's members are spread over them (merged by all-reduce)
     gpus_per_worker: float = 0  # 0: CPU workers; >= 1: the model is sharded over that many GPUs
     groups: int | None = None  # worker groups running units side by side; null: as many as the cluster fits
-    lora: dict[str, str] | None = None  # {transformer: file, transformer_2: file}, one LoRA file per expert
+    # {high: file, low: file, scale: 1.0, fuse: false}: one LoRA file per expert in any convention (diffusers, DiffSynth,
+    # Kohya, ComfyUI); 'transformer'/'transformer_2' are aliases of high/low; fuse merges it into the weights
+    lora: dict[str, str | float | bool] | None = None
+    gpu_memory_gib: float | None = None  # memory of each GPU; `cos-ray plan` refuses a layout that cannot fit in it
     offload: bool = False  # one GPU per worker: keep only the running component on it (the idle expert on CPU)
 
     @classmethod
@@ -41,9 +44,23 @@ class ModelSpec(SpecNode):
             yield "groups", f"expected an integer >= 1 or null, got {self.groups}"
         if self.offload and self.gpus_per_worker > 1:
             yield "offload", "expected false with gpus_per_worker > 1 (the experts are sharded over the GPUs instead)"
-        for expert in self.lora or {}:
-            if expert not in EXPERTS:
-                yield f"lora.{expert}", f"expected an expert name ({', '.join(EXPERTS)})"
+        if self.lora is not None:
+            from cos_ray.errors import CheckpointError
+            from cos_ray.model.lora_conventions import lora_options
+
+            try:
+                lora_options(self.lora)
+            except CheckpointError as err:
+                field, _, message = str(err).partition(": ")
+                yield field, message
+        if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
+            yield "gpu_memory_gib", f"expected a positive number of GiB, got {self.gpu_memory_gib}"
+
+    def lora_files(self) -> dict[str, str]:
+        """{transformer: file, transformer_2: file} (aliases resolved; scale and fuse left out)."""
+        from cos_ray.model.lora_conventions import lora_options
+
+        return {expert: str(path) for expert, path in lora_options(self.lora)[0].items()}
 
     def resolved(self, base: Path) -> "ModelSpec":
         """Relative checkpoint and LoRA paths made absolute against the spec file's folder."""
@@ -56,23 +73,36 @@ class ModelSpec(SpecNode):
             return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
 
         name = self.name if is_preset(self.name) else absolute(self.name)
-        lora = {expert: absolute(file) for expert, file in self.lora.items()} if self.lora else None
+        lora = None
+        if self.lora:
+            from cos_ray.model.lora_conventions import LORA_OPTIONS, lora_options
+
+            lora = {expert: absolute(str(path)) for expert, path in lora_options(self.lora)[0].items()}
+            lora.update({key: self.lora[key] for key in LORA_OPTIONS if key in self.lora})
         return replace(self, name=name, lora=lora)
 
 
 def transformer_config(model: str) -> dict:
-    """The (first) transformer's config: a preset's from its definition, a checkpoint's from config.json."""
+    """The (first) transformer's diffusers config: a preset's from its definition, a checkpoint's from its files."""
     from cos_ray.model.source import SHIPPED_PRESETS, is_preset
 
     if is_preset(model) and model not in SHIPPED_PRESETS:
         from cos_ray.model.tiny import PRESETS
 
         return dict(PRESETS[model]["transformer"])
-    path = Path(SHIPPED_PRESETS.get(model, model)) / "transformer" / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UsageError(f"cannot read {path}: {err}") from None
+    if model in SHIPPED_PRESETS:
+        path = SHIPPED_PRESETS[model] / "transformer" / "config.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise UsageError(f"cannot read {path}: {err}") from None
+    from cos_ray.errors import CheckpointError
+    from cos_ray.model.checkpoint import expert_config, inspect_checkpoint
+
+    try:  # any layout: a diffusers config.json, or a WanModel config.json completed from the weights' shapes
+        return expert_config(inspect_checkpoint(model))
+    except CheckpointError as err:
+        raise UsageError(str(err)) from None
 
 
 def vae_config(model: str) -> dict:
