@@ -131,7 +131,8 @@ def round_frames(count: int) -> int:
     return count if count % 4 == 1 else (count + 3) // 4 * 4 + 1
 
 
-def first_frame_size(image_width: int, image_height: int, multiple: int, max_area: int | None = None) -> tuple[int, int]:
+def first_frame_size(image_width: int, image_height: int, multiple: int,
+                     max_area: int | None = None) -> tuple[int, int]:
     """(height, width) of a run sized from its first frame: the frame's own sides rounded UP to `multiple` (D's
     check_resize_height_width with E's height=input_image.height), or, when that exceeds `max_area`, the frame's
     aspect fitted within `max_area` (`fit_size`)."""

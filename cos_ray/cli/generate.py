@@ -15,7 +15,7 @@ from cos_ray.cli.errors import reports_errors
 @click.option("--image", type=click.Path(path_type=Path), help="First frame (instead of TASK_DIR).")
 @click.option("--prompt", help="Prompt (with --image).")
 @click.option("--model", "model_name", default="tiny", show_default=True, help="'tiny', 'tiny-ti2v' or a local directory.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=1, show_default=True, type=int, help="As VBVR's evaluation: 1.")
 @click.option("--steps", type=int, help="Denoising steps (default: the model's).")
 @click.option("--frames", type=int, help="Frame count, 4k+1.")
 @click.option("--height", type=int)

@@ -48,7 +48,8 @@ def flops_per_pass(model: str, settings) -> float:
     spatial = vae.get("scale_factor_spatial") or 2 ** (len(vae.get("dim_mult", [1, 2, 4, 4])) - 1)
     temporal = vae.get("scale_factor_temporal", 4)
     pixels = settings.height * settings.width if settings.height else (settings.max_area or 480 * 832)
-    tokens = ((settings.nominal_frames - 1) // temporal + 1) // patch[0] * pixels / (spatial * patch[1]) / (spatial * patch[2])
+    latent = (settings.nominal_frames - 1) // temporal + 1
+    tokens = latent // patch[0] * pixels / (spatial * patch[1]) / (spatial * patch[2])
     text = settings.max_sequence_length
     linear = 2 * tokens * (4 * dim * dim + 2 * dim * dim + 2 * dim * ffn) + 2 * text * 2 * dim * dim
     attention = 4 * tokens * tokens * dim + 4 * tokens * text * dim

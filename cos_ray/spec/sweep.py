@@ -53,7 +53,7 @@ class SweepSpec(SpecNode):
     model: ModelSpec
     tasks: TasksSpec
     methods: list[MethodSpec]
-    seeds: list[int] | str = field(default_factory=lambda: [0])
+    seeds: list[int] | str = field(default_factory=lambda: [1])  # VBVR's evaluation: seed 1 for every sample
     sampler: SamplerSpec | None = None
     probes: ProbesSpec | None = None
     name: str | None = None  # a label for the sweeps table (default: the spec file's name); not in unit ids

@@ -37,6 +37,10 @@ FAMILIES = {
 
 
 def get_family(name: str | None) -> Family:
+    if name is None:
+        raise UsageError("this task has no built-in scorer (cos_ray.tasks.vbvr_ids maps VBVR task ids to scorers): "
+                         f"score it with VBVR-EvalKit (`cos-ray score SWEEP --evalkit`), or name a family "
+                         f"({', '.join(FAMILIES)})")
     if name not in FAMILIES:
         raise UsageError(f"task family {name!r}: expected one of {', '.join(FAMILIES)}")
     return FAMILIES[name]
