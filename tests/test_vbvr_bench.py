@@ -212,6 +212,8 @@ def test_score_with_evalkit_equals_its_evaluate_py(bench_sweep, tmp_path):
     stored = run_sql(Store(store_path), "select r.task_id, e.score_weighted, e.score_task_specific from runs r "
                                         "join evalkit e using (run_id)").to_pylist()
     assert len(stored) == len(videos) == len(by_path)
+    print(f"cos-ray score --evalkit: mean weighted {np.mean([r['score_weighted'] for r in stored]):.6f} over "
+          f"{len(stored)} videos; EvalKit's evaluate.py: {np.mean([d['score'] for d in reference]):.6f}")
     for row in stored:
         ref = by_path[row["task_id"] + ".mp4"]
         assert row["score_weighted"] == pytest.approx(ref["score"], abs=1e-12)
