@@ -137,3 +137,24 @@ def test_probe_fields_are_validated(tiny_model, task, tiny_settings):
         run_trajectory(tiny_model, task, tiny_settings, [SEED], interventions=[noise_at_step(NoiseAtStepConfig(10))])
     with pytest.raises(UsageError, match=r"swap.layer: hook point 'blocks.40': layer 40 is out of range"):
         run_trajectory(tiny_model, task, tiny_settings, [SEED], interventions=[LatentSwap(SwapConfig(40)).capture])
+
+
+def test_the_ensemble_consensus_is_the_member_nearest_the_mean(tiny_model, task, tiny_settings):
+    """On a real update-merged ensemble: the consensus rows name the member whose final x̂0 (the final latent) is
+    nearest the members' mean, computed here independently in torch."""
+    from cos_ray.interventions.configs import EnsembleConfig
+    from cos_ray.probes.consensus import KIND_CONSENSUS, KIND_DISTANCE, consensus_rows
+
+    members = run_trajectory(tiny_model, task, tiny_settings, [1, 2, 3], x0=X0Config(keep_latents=True),
+                             ensemble=EnsembleConfig(size=3, merge="update", steps="0-1"))
+    last = tiny_settings.steps - 1
+    finals = torch.stack([member.x0_latents[last] for member in members]).double()  # (members, c, f, h, w)
+    assert torch.equal(finals.float(), torch.stack([m.final_latent for m in members]).float())  # x̂0 = final latent
+    mean = finals.mean(dim=0)
+    distances = [float((final - mean).norm() / mean.norm()) for final in finals]
+    rows = consensus_rows(["u-0", "u-1", "u-2"], "u", last, [m.final_latent.numpy() for m in members])
+    by_kind = {kind: [row for row in rows if row["kind"] == kind] for kind in (KIND_DISTANCE, KIND_CONSENSUS)}
+    assert [row["value"] for row in by_kind[KIND_DISTANCE]] == pytest.approx(distances, rel=1e-9)
+    (chosen,) = by_kind[KIND_CONSENSUS]
+    assert chosen["run_id"] == f"u-{int(np.argmin(distances))}" and chosen["step"] == last
+    assert len(set(round(d, 9) for d in distances)) == 3  # the members differ (update merge keeps them apart)

@@ -84,3 +84,42 @@ def test_a_region_swaps_only_its_tokens(tiny_model, task, task_b, tiny_settings)
     assert torch.equal(a[chosen], b[chosen]) and torch.equal(a[~chosen], alone[~chosen])
     with pytest.raises(UsageError, match="swap.region: 'foreground' needs a mask image"):
         LatentSwap(SwapConfig(layer=20, region="foreground"))
+
+
+def test_the_compare_view_names_the_ensembles_answers():
+    """`ensemble_answers` on a store-like DuckDB (runs + layers): members' mean and the consensus members' mean,
+    each labelled, with the merge mode; the reference is computed here from the same rows."""
+    import duckdb
+    import pyarrow as pa
+
+    from cos_ray.dashboard.compare import ensemble_answers
+    from cos_ray.dashboard.filters import RunFilter
+
+    runs, layers = [], []
+    scores = {"a": [0.2, 0.9, 0.4], "b": [1.0, 0.0, 0.5]}
+    for unit, values in scores.items():
+        for member, score in enumerate(values):
+            runs.append({"run_id": f"{unit}-{member}", "unit_id": unit, "method": "ensemble", "status": "ok",
+                         "params": '{"merge": "stream", "size": 3}', "score": score, "sweep_id": "s",
+                         "task_family": "maze"})
+    runs.append({"run_id": "c-0", "unit_id": "c", "method": "baseline", "status": "ok", "params": "{}",
+                 "score": 0.7, "sweep_id": "s", "task_family": "maze"})
+    layers = [{"run_id": "a-1", "kind": "consensus"}, {"run_id": "b-2", "kind": "consensus"},
+              {"run_id": "a-0", "kind": "x0_to_mean"}]
+
+    class Connection:  # the two views the dashboard's store connection serves
+        tables = {"runs", "layers"}
+
+        def __init__(self):
+            self.db = duckdb.connect()
+            self.db.register("runs", pa.Table.from_pylist(runs))
+            self.db.register("layers", pa.Table.from_pylist(layers))
+
+        def query(self, sql, params=None):
+            return self.db.sql(sql, params=params or None).to_arrow_table()
+
+    rows = {row["answer"]: row for row in ensemble_answers(Connection(), RunFilter()).to_pylist()}
+    assert set(rows) == {"members", "consensus"}
+    assert rows["members"]["mean"] == pytest.approx(np.mean(scores["a"] + scores["b"]))
+    assert rows["consensus"]["mean"] == pytest.approx(np.mean([0.9, 0.5])) and rows["consensus"]["units"] == 2
+    assert {row["merge"] for row in rows.values()} == {"stream"}

@@ -144,3 +144,48 @@ def _table(rows: list[dict], columns) -> pa.Table:
     if not rows:
         return pa.table({column: pa.array([], pa.float64()) for column in columns})
     return pa.Table.from_pylist([{column: row.get(column) for column in columns} for row in rows])
+
+
+ANSWER_COLUMNS = ("setting", "method", "params", "merge", "answer", "units", "runs", "mean", "ci_low", "ci_high")
+ANSWERS = {  # the two named answers of an ensemble unit (cos_ray.probes.consensus)
+    "members": "every member's own video (per-member scores)",
+    "consensus": "the member whose final x̂0 is nearest the members' mean",
+}
+
+
+def ensemble_answers(connection, where: RunFilter, kind: str = "score") -> pa.Table:
+    """Per ensemble setting, its two answers, named: `members` (every member's score) and `consensus` (each unit's
+    member nearest the members' mean, from the `layers` rows of kind `consensus`), with the merge mode (`stream` |
+    `update`) the setting ran with. Empty when the store has no consensus rows (older stores: members only)."""
+    expr = SCORE_KINDS[kind]
+    clause, values = where.where()
+    has_layers = "layers" in getattr(connection, "tables", {"layers"})
+    consensus = ("(SELECT DISTINCT run_id FROM layers WHERE kind = 'consensus')" if has_layers
+                 else "(SELECT NULL::VARCHAR AS run_id WHERE false)")
+    rows = connection.query(f"""
+        WITH r AS (SELECT run_id, unit_id, method, coalesce(params, '{{}}') AS params, {expr} AS value
+                   FROM runs WHERE ({clause}) AND method = 'ensemble' AND {expr} IS NOT NULL),
+        answers AS (SELECT *, 'members' AS answer FROM r
+                    UNION ALL
+                    SELECT r.*, 'consensus' AS answer FROM r JOIN {consensus} c USING (run_id))
+        SELECT method, params, answer, count(DISTINCT unit_id) AS units, count(*) AS runs, avg(value) AS mean,
+               stddev_samp(value) AS sd
+        FROM answers GROUP BY ALL ORDER BY params, answer DESC""", values).to_pylist()
+    out = []
+    for row in rows:
+        low, high = t_interval(row["mean"], row["sd"], row["runs"])
+        out.append({"setting": setting_label(row["method"], row["params"]), "method": row["method"],
+                    "params": row["params"], "merge": _merge_of(row["params"]), "answer": row["answer"],
+                    "units": row["units"], "runs": row["runs"], "mean": row["mean"], "ci_low": low, "ci_high": high})
+    return _table(out, ANSWER_COLUMNS)
+
+
+def _merge_of(params: str | None) -> str | None:
+    """`stream` | `update`: what an ensemble merged (a swap: what it swapped), from its params."""
+    import json
+
+    try:
+        decoded = json.loads(params) if params else {}
+    except ValueError:
+        return None
+    return decoded.get("merge", decoded.get("mode")) if isinstance(decoded, dict) else None

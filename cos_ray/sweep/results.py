@@ -74,7 +74,19 @@ def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Pl
         steps.extend(step_rows(run_id, unit.unit_id, member.steps, step_scores))
         layers.extend(layer_rows(run_id, unit.unit_id, getattr(member, "probes", None) or {},
                                  (getattr(unit, "probes", None) or {}).get("sensitivity")))
+    layers.extend(ensemble_answer_rows(unit, members))
     return runs, steps, layers
+
+
+def ensemble_answer_rows(unit, members: list) -> list[dict]:
+    """For an ensemble unit, the `layers` rows that name its answer (`cos_ray.probes.consensus`); none otherwise."""
+    if unit.method != "ensemble" or len(members) < 2:
+        return []
+    from cos_ray.probes.consensus import consensus_rows
+
+    run_ids = [f"{unit.unit_id}-{index}" for index in range(len(members))]
+    last = len(members[0].steps) - 1
+    return consensus_rows(run_ids, unit.unit_id, last, [member.final_latent for member in members])
 
 
 def layer_rows(run_id: str, unit_id: str, probes: dict, state: str | None = None) -> list[dict]:

@@ -25,7 +25,8 @@ def _one_kind(connection, where, kind: str) -> None:
     table = cached(connection, "compare.method_comparison", where, kind)
     frame = table.to_pandas()
     st.caption("mean with its 95% t interval over runs; diff: the setting minus the baseline on the same (task, "
-               "seed, model, sampler settings), with the paired t-test's 95% interval and p-value")
+               "seed, model, sampler settings), with the paired t-test's 95% interval and p-value; an ensemble's "
+               "row is its members' own scores (answer: members), its merge (stream | update) is in the setting")
     st.dataframe(frame.drop(columns=["method", "params"]), hide_index=True, width="stretch",
                  column_config={column: NUMBER for column in frame.columns if frame[column].dtype.kind == "f"})
     if len(frame):
@@ -35,6 +36,7 @@ def _one_kind(connection, where, kind: str) -> None:
                  + base.mark_point(filled=True, size=60).encode(x="mean:Q", tooltip=["setting", "runs", "mean"]))
         st.altair_chart(chart, width="stretch")
 
+    _answers(connection, where, kind)
     best = cached(connection, "compare.ensemble_vs_best_of_n", where, kind)
     st.markdown(f"**Ensemble vs best of N baseline runs with the same seeds** ({kind})")
     if best.num_rows == 0:
@@ -43,5 +45,18 @@ def _one_kind(connection, where, kind: str) -> None:
     frame = best.to_pandas()
     st.caption("per ensemble unit: its members' mean and best member vs the best baseline run among the same N "
                "seeds on the same task; diff = member mean − best of N, diff_best = best member − best of N")
+    st.dataframe(frame.drop(columns=["method", "params"]), hide_index=True, width="stretch",
+                 column_config={column: NUMBER for column in frame.columns if frame[column].dtype.kind == "f"})
+
+
+def _answers(connection, where, kind: str) -> None:
+    """The ensemble's two named answers side by side: every member's score, and the consensus member's."""
+    from cos_ray.dashboard.compare import ANSWERS
+
+    table = cached(connection, "compare.ensemble_answers", where, kind)
+    if table.num_rows == 0:
+        return
+    st.markdown(f"**The ensemble's answer** ({kind}): " + "; ".join(f"`{name}`: {text}" for name, text in ANSWERS.items()))
+    frame = table.to_pandas()
     st.dataframe(frame.drop(columns=["method", "params"]), hide_index=True, width="stretch",
                  column_config={column: NUMBER for column in frame.columns if frame[column].dtype.kind == "f"})
