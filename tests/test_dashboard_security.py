@@ -22,12 +22,12 @@ import pytest
 
 from process_groups import stop_group
 from served_dashboard import free_port, headless_chromium
-from test_dashboard_stores import write_probe_store
+from test_dashboard_stores import read, write_probe_store
 
 pytestmark = pytest.mark.timeout(300)
 
 TOKEN = "test-token-7f3a9c2e"
-SQL_TIMEOUT = 20  # seconds: long enough for the other browser's view to render on 2 shared cores
+SQL_TIMEOUT = 15  # seconds: long enough for the other browser's view to render on 2 shared cores
 WAIT = 90
 FOREVER = "SELECT count(*) FROM range(1000000000000)"  # the issue's query: ~10^3 s of CPU
 
@@ -76,11 +76,16 @@ def gated_dashboard(store: Path, log_path: Path, start_s: float = 90):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gated")
-    store = write_probe_store(folder / "store")
-    with gated_dashboard(store, folder / "server.log") as url:
-        yield url, folder / "server.log"
+def probe_store(tmp_path_factory) -> Path:
+    """A store of probe runs written directly (no sweep, no Ray): read by the server and the in-process tests."""
+    return write_probe_store(tmp_path_factory.mktemp("probe") / "store")
+
+
+@pytest.fixture(scope="module")
+def server(probe_store, tmp_path_factory):
+    log = tmp_path_factory.mktemp("gated") / "server.log"
+    with gated_dashboard(probe_store, log) as url:
+        yield url, log
 
 
 def test_loopback_is_open_and_other_addresses_are_not():
@@ -181,3 +186,92 @@ def test_a_query_at_its_time_limit_does_not_stall_another_session(server, tmp_pa
         assert f"time limit of {SQL_TIMEOUT} s" in message and "--sql-timeout" in message, message
         assert SQL_TIMEOUT - 1 <= stopped < SQL_TIMEOUT + 30, stopped
         print(f"second session rendered after {rendered:.1f} s; first query stopped after {stopped:.1f} s")
+
+
+# --- the SQL box's limits, in one process (no server) -------------------------------------------------------------
+
+def test_a_session_query_is_stopped_at_its_limit_and_the_session_goes_on(probe_store):
+    from cos_ray.dashboard.connection import SQLLimits, StoreConnection
+    from cos_ray.store.sql_guard import QueryTimeout
+
+    shared = StoreConnection(str(probe_store))
+    box = shared.sql_session(SQLLimits(timeout_s=1.5, memory_limit="256MB", threads=1))
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout, match=r"time limit of 1.5 s .* --sql-timeout"):
+        box.query(FOREVER)
+    assert 1.4 <= time.monotonic() - started < 15
+    runs = box.query("SELECT count(*) AS n FROM runs").column("n")[0].as_py()
+    assert runs == len(read(probe_store, "runs"))  # the same session answers its next query
+
+
+def test_a_slow_session_holds_no_lock_the_others_wait_on(probe_store):
+    """While one session's query runs, the shared connection (every view's queries) and a second session answer."""
+    import threading
+
+    from cos_ray.dashboard.connection import SQLLimits, StoreConnection
+    from cos_ray.store.sql_guard import QueryTimeout
+
+    shared = StoreConnection(str(probe_store))
+    slow = shared.sql_session(SQLLimits(timeout_s=5, threads=1))
+    outcome = []
+
+    def run_slow():
+        try:
+            slow.query(FOREVER)
+        except QueryTimeout as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=run_slow, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # the slow query is running
+    started = time.monotonic()
+    assert shared.count("runs") == len(read(probe_store, "runs"))
+    other = shared.sql_session(SQLLimits(timeout_s=5, threads=1))
+    assert other.query("SELECT count(DISTINCT method) AS n FROM runs").column("n")[0].as_py() == \
+        len({row["method"] for row in read(probe_store, "runs").to_pylist()})
+    answered = time.monotonic() - started
+    assert thread.is_alive() and answered < 4, answered  # answered while the slow one still ran
+    thread.join(timeout=30)
+    assert outcome and "time limit of 5 s" in str(outcome[0])
+
+
+def test_memory_and_threads_are_capped_as_duckdb_sets_them(probe_store):
+    import duckdb
+
+    from cos_ray.dashboard.connection import SQLLimits, StoreConnection
+
+    box = StoreConnection(str(probe_store)).sql_session(SQLLimits(memory_limit="300MB", threads=1))
+    reference = duckdb.connect(":memory:")  # DuckDB's own reading of the same settings
+    reference.execute("SET memory_limit = '300MB'")
+    expected = reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    got = box.query("SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t").to_pylist()[0]
+    assert got == {"m": expected, "t": 1}
+    from cos_ray.store.sql_guard import RefusedQuery
+
+    with pytest.raises(RefusedQuery):  # the configuration is locked: the box cannot lift its own limits
+        box.query("SET memory_limit = '100GB'")
+
+
+def test_install_is_refused_as_install(probe_store):
+    from cos_ray.dashboard.connection import StoreConnection
+    from cos_ray.store.sql_guard import RefusedQuery
+
+    box = StoreConnection(str(probe_store)).sql_session()
+    with pytest.raises(RefusedQuery, match="statement 1 is INSTALL"):
+        box.query("INSTALL httpfs")
+    with pytest.raises(RefusedQuery, match="statement 1 is LOAD"):
+        box.query("LOAD httpfs")
+
+
+def test_cos_ray_sql_timeout(probe_store):
+    from click.testing import CliRunner
+
+    from cos_ray.cli import main
+
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["sql", FOREVER, "--out", str(probe_store), "--timeout", "1"])
+    assert result.exit_code == 2 and "time limit of 1 s" in result.output and "--timeout" in result.output
+    assert time.monotonic() - started < 20
+    result = CliRunner().invoke(main, ["sql", "SELECT count(*) AS n FROM runs", "--out", str(probe_store),
+                                       "--timeout", "30", "--format", "json"])
+    assert result.exit_code == 0 and f'"n": {len(read(probe_store, "runs"))}' in result.output

@@ -11,13 +11,17 @@ from cos_ray.cli.errors import reports_errors
 @click.argument("query")
 @click.option("--out", default="./results", show_default=True, help="Results store (path or URI).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--timeout", type=float, help="Stop the query after this many seconds (default: no limit).")
 @reports_errors
-def sql(query, out, fmt):
+def sql(query, out, fmt, timeout):
     """Run a SELECT over the store's views `sweeps`, `runs`, `steps` and `layers` (DuckDB SQL)."""
+    from cos_ray.errors import UsageError
     from cos_ray.store.location import Store
     from cos_ray.store.query import format_table, run_sql
 
-    text = format_table(run_sql(Store(out), query, require_results=True), fmt)
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout: expected seconds > 0, got {timeout:g}")
+    text = format_table(run_sql(Store(out), query, require_results=True, timeout_s=timeout), fmt)
     click.echo(text, nl=not text.endswith("\n"))
 
 

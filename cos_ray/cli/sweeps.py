@@ -28,25 +28,31 @@ from cos_ray.cli.errors import reports_errors
               help="Reruns of a unit whose worker died or stalled (deterministic failures are not retried).")
 @click.option("--no-progress", is_flag=True, help="No progress bar or lines.")
 @click.option("--local", is_flag=True, hidden=True, help="Run here even if RAY_ADDRESS is set (a job's own driver).")
+@click.option("--max-runs", type=int, help="Refuse a spec of more runs than this (counted before anything is "
+                                           "expanded).  [default: 1,000,000]")
 @reports_errors
-def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, local):
+def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, local, max_runs):
     """Run the sweep SPEC: its units not yet in the store, with live progress; Ctrl-C leaves a resumable store."""
     if dry_run:
         from cos_ray.cli.specs import dry_run as describe
 
-        click.echo(describe(spec_path, out))
+        click.echo(describe(spec_path, out, max_runs=max_runs))
         return
+    from cos_ray.cli.specs import limits_for
+
+    limits = limits_for(max_runs)
     address = None if local else (address or os.environ.get("RAY_ADDRESS"))
     if address:
         from cos_ray.jobs.submit import submit_and_follow
 
-        sys.exit(submit_and_follow(address, spec_path, out, wait=not no_wait, extra_args=["--retries", retries]))
+        extra = ["--retries", retries, *(["--max-runs", max_runs] if max_runs else [])]
+        sys.exit(submit_and_follow(address, spec_path, out, wait=not no_wait, extra_args=extra))
     from cos_ray.sweep.runner import EXIT_INTERRUPTED, request_stop, run_sweep
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)  # `ray job stop` and schedulers send SIGTERM: stop as on Ctrl-C
     try:
-        report = run_sweep(spec_path, out, retries=retries, progress=not no_progress)
+        report = run_sweep(spec_path, out, retries=retries, progress=not no_progress, limits=limits)
     except KeyboardInterrupt:
         click.echo("interrupted: finished units are in the store; submit again to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)

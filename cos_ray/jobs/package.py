@@ -17,8 +17,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from cos_ray.errors import UsageError
 
 DEFAULT_UPLOAD_LIMIT = 512 * 1024**2
@@ -50,10 +48,9 @@ def read_raw_spec(spec_path: str | Path) -> dict:
     path = Path(spec_path)
     if not path.is_file():
         raise UsageError(f"spec {str(spec_path)!r}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UsageError(f"spec {str(spec_path)!r}: not valid YAML ({err})") from err
+    from cos_ray.spec.safe_yaml import read_spec_data
+
+    data = read_spec_data(path)  # bounded (size, UTF-8, aliases, depth, strings): a SpecError names the field
     if not isinstance(data, dict):
         raise UsageError(f"spec {str(spec_path)!r}: expected a mapping of sections (model, tasks, methods, ...)")
     return data

@@ -27,8 +27,10 @@ class _ReadFailed(Exception):
     """A DuckDB error while reading the tables (kept apart from errors in the SQL itself)."""
 
 
-def run_sql(store: Store, sql: str, select_only: bool = True, require_results: bool = False) -> pa.Table:
-    """The query's answer as a pyarrow Table. `select_only` refuses statements that could write (COPY, CREATE, ...)."""
+def run_sql(store: Store, sql: str, select_only: bool = True, require_results: bool = False,
+            timeout_s: float | None = None) -> pa.Table:
+    """The query's answer as a pyarrow Table. `select_only` refuses statements that could write (COPY, CREATE, ...);
+    `timeout_s` stops the query there (`cos_ray.store.sql_guard.QueryTimeout`, saying to raise `--timeout`)."""
     import duckdb
 
     if require_results and store.is_empty():
@@ -45,7 +47,9 @@ def run_sql(store: Store, sql: str, select_only: bool = True, require_results: b
 
                 check_select_only(connection, sql)
             try:
-                return connection.sql(sql).to_arrow_table()
+                from cos_ray.store.sql_guard import run_limited
+
+                return run_limited(connection, lambda: connection.sql(sql).to_arrow_table(), timeout_s, "--timeout")
             except (duckdb.IOException, duckdb.InvalidInputException) as err:
                 if vanished(err) or "reading the stream" in str(err) or "ioerror" in str(err).lower():
                     raise _ReadFailed(str(err)) from err

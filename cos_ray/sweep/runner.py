@@ -57,8 +57,9 @@ class SweepReport:
 
 
 def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeouts: Timeouts = Timeouts(),
-              progress: bool = True, compact: bool = True) -> SweepReport:
-    """Run every unit of the spec not yet finished in the store; returns the report (raises only before starting)."""
+              progress: bool = True, compact: bool = True, limits=None) -> SweepReport:
+    """Run every unit of the spec not yet finished in the store; returns the report (raises only before starting).
+    `limits`: cos_ray.spec.limits.Limits (`--max-runs`), checked before anything is expanded or written."""
     from cos_ray.spec.expand import expand, sweep_id
     from cos_ray.spec.load import load_spec
     from cos_ray.store.location import Store
@@ -66,7 +67,7 @@ def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeo
 
     if retries < 0:
         raise UsageError(f"--retries: expected >= 0, got {retries}")
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, limits) if limits is not None else load_spec(spec_path)
     units = expand(spec)
     store = Store(spec.store_uri(out))
     finished, set_aside = resume_status(store)  # damaged files set aside: their units are not finished
