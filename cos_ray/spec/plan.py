@@ -4,12 +4,18 @@ Forward passes count CFG: an expert with guidance > 1 runs a conditional and an 
 are estimated per pass from the transformer's shape (dim, FFN width, blocks) and the token count (latent frames x
 patches): linear layers 2·tokens·params, self-attention 4·tokens²·dim, cross-attention over the text tokens. VAE
 decodes and text encoding are left out (a few percent for the 14B models). GPU-hours assume `GPU_FLOPS` sustained.
+
+Memory: per worker, weights + activations + text encoder and VAE (`cos_ray.model.memory` states the formula), for
+the largest video and the most seeds any unit puts on one worker, against `model.gpu_memory_gib`; a layout that
+cannot fit is refused (UsageError, exit 2) with its numbers and what would fit.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from cos_ray.errors import UsageError
 from cos_ray.spec.load import Spec
 from cos_ray.spec.model import transformer_config, vae_config
 from cos_ray.spec.unit import Unit
@@ -99,6 +105,7 @@ def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), s
         f"compute: ~{_flops(summary.flops)} = ~{summary.gpu_hours:,.3g} GPU-hours at {GPU_FLOPS / 1e12:.0f} TFLOP/s "
         "(transformer passes only)",
     ]
+    lines += memory_lines(spec, units)
     if todo:
         lines.append("")
         lines.append(f"{'unit':16}  {'method':9}  {'seeds':10}  {'layout':8}  task")
@@ -109,3 +116,83 @@ def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), s
         if len(todo) > show:
             lines.append(f"... and {len(todo) - show} more")
     return "\n".join(lines)
+
+
+DEFAULT_SIZE = (480, 832)  # VBVR-Bench's first frames; a run sized from its first frame is planned at this size
+
+
+def _component_bytes(model: str) -> tuple[int | None, int | None]:
+    """(text encoder bytes in bf16, VAE bytes in fp32) read from the checkpoint's files; None where unknown."""
+    from cos_ray.model.checkpoint import inspect_checkpoint
+    from cos_ray.model.shapes import safetensors_header
+
+    layout = inspect_checkpoint(model)
+    if layout.format == "wan-original" or layout.base_format == "wan-original":
+        files = layout.files
+        return files["text_encoder"].stat().st_size, files["vae"].stat().st_size  # bf16 T5, fp32 VAE on disk
+    sizes = []
+    for component, width in (("text_encoder", 2), ("vae", 4)):
+        numel = 0
+        for path in sorted((layout.path / component).glob("*.safetensors")):
+            numel += sum(math.prod(entry["shape"]) for entry in safetensors_header(path).values())
+        sizes.append(numel * width if numel else None)
+    return sizes[0], sizes[1]
+
+
+def worker_memories(spec: Spec, units: list[Unit]):
+    """(WorkerMemory, frames, (height, width), seeds per worker, rebuild) for the most demanding unit of the spec;
+    None for CPU workers and presets."""
+    from cos_ray.model.memory import worker_memory
+    from cos_ray.model.source import is_preset
+    from cos_ray.spec.model import transformer_config
+
+    model = spec.model
+    if not model.gpus_per_worker or is_preset(model.name) or not units:
+        return None
+    config = transformer_config(model.name)
+    experts = 2 if spec.family in ("a14b", "tiny-a14b") else 1
+    text, vae = _component_bytes(model.name)
+    spatial = 16 if spec.family in ("ti2v", "tiny-ti2v") else 8
+
+    def demand(unit):
+        settings = unit.settings
+        frames = getattr(settings, "nominal_frames", None) or settings.frames or 81
+        height, width = (settings.height, settings.width) if settings.height else DEFAULT_SIZE
+        per_worker = max(unit.layout) if unit.layout else -(-len(unit.seeds) // model.workers)
+        cfg = settings.guidance > 1.0 or settings.guidance_2 > 1.0
+        return frames * height * width * per_worker * (2 if cfg else 1), frames, height, width, per_worker, cfg
+
+    _, frames, height, width, per_worker, cfg = max(demand(unit) for unit in units)
+
+    def rebuild(gpus=model.gpus_per_worker, offload=model.offload, frames=frames):
+        return worker_memory(config, experts, frames, height, width, per_worker, gpus, offload, text, vae,
+                             spatial=spatial, cfg=cfg)
+
+    return rebuild(), frames, (height, width), per_worker, rebuild
+
+
+def memory_lines(spec: Spec, units: list[Unit]) -> list[str]:
+    """The plan's memory section; raises UsageError (exit 2) when the layout cannot fit `model.gpu_memory_gib`."""
+    from cos_ray.model.memory import GIB, HEADROOM_GIB, what_would_fit
+
+    found = worker_memories(spec, units)
+    if found is None:
+        return []
+    memory, frames, (height, width), per_worker, rebuild = found
+    gpu = spec.model.gpu_memory_gib
+    lines = [f"memory per worker ({frames} frames of {height}x{width}, {per_worker} seed(s) per worker):",
+             *memory.lines()]
+    if gpu is None:
+        lines.append("  verdict: not checked (set model.gpu_memory_gib to the GPUs' memory to check it)")
+        return lines
+    need = memory.per_gpu / GIB + HEADROOM_GIB
+    if memory.fits(gpu):
+        lines.append(f"  verdict: fits ({need:,.1f} GiB of {gpu:g} GiB per GPU)")
+        return lines
+    options = what_would_fit(memory, gpu, frames, rebuild)
+    raise UsageError(
+        "model: this layout cannot fit: " + f"{need:,.1f} GiB needed on the fullest GPU, {gpu:g} GiB per GPU "
+        f"(model.gpu_memory_gib) with gpus_per_worker {spec.model.gpus_per_worker:g}"
+        + (", offload" if spec.model.offload else "") + "\n" + "\n".join(memory.lines())
+        + "\nwould fit: " + ("; ".join(options) if options else "nothing at this GPU size: use larger GPUs")
+    )
