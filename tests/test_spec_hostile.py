@@ -83,6 +83,8 @@ HOSTILE = {
     "grid-product bomb": (BASE + _grid_bomb(), "sampler.guidance", "make 2,000,000,000 grid points"),
     "ensemble-size bomb": (BASE + "methods: [{ensemble: {size: 100000000}}]\n", "methods[0].ensemble.size",
                            "100,000,000 members"),
+    "sampler-steps bomb": (BASE + "sampler: {steps: 1000000000}\nmethods: [noise_at_step]\n", "sampler.steps",
+                           "1,000,000,000 exceeds the limit of 10,000"),
     "huge size": (BASE + "methods: [baseline]\nunknown: [" + ", ".join(["1"] * 3_000_000) + "]\n", "spec",
                   "exceeds the limit of 1,048,576 bytes"),
     "deep nesting": (BASE + _deep(), "seeds[0][0][0]", "nested deeper than 32 levels"),
@@ -116,6 +118,8 @@ def test_hostile_spec_is_refused_quickly_and_briefly(tmp_path, kind):
         assert f"spec {spec}" in message, message
     else:
         assert f"  {field}" in message, message
+    print(f"{kind}: exit {result['code']}, {result['cpu']:.2f} s CPU, {result['rss_mb']:.0f} MB peak RSS, "
+          f"{len(message.encode())}-byte message")  # pytest -s shows the figures
     assert result["cpu"] < CPU_LIMIT_S, f"{kind}: {result['cpu']:.2f} s of CPU"
     assert result["rss_mb"] < RSS_LIMIT_MB, f"{kind}: {result['rss_mb']:.0f} MB"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # no store, no cache, nothing

@@ -45,6 +45,20 @@ def check_members(methods, path: str = "methods", limits: Limits = DEFAULT):
                    f"{size:,} members in one unit exceeds the limit of {limits.max_members:,}")
 
 
+SAMPLER_CAPS = {  # sampler fields that size loops or tensors: far above any real run, far below an out-of-memory
+    "steps": 10_000, "frames": 4097, "height": 8192, "width": 8192, "max_area": 8192 * 8192,
+    "max_sequence_length": 4096, "fps": 1000,
+}
+
+
+def check_sampler(sampler, path: str = "sampler"):
+    """(field, message) for each sampler value above its cap (a billion steps would be listed step by step)."""
+    for name, cap in SAMPLER_CAPS.items():
+        value = getattr(sampler, name, None) if sampler is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+            yield f"{path}.{name}", f"{value:,} exceeds the limit of {cap:,}"
+
+
 def count_runs(point) -> tuple[int, dict]:
     """Runs of one validated grid point before expansion (an upper bound: duplicate units count) and its factors."""
     from cos_ray.spec.methods import MethodContext, latent_frames

@@ -14,7 +14,7 @@ from cos_ray.errors import UsageError
 from cos_ray.sampler import SamplerSettings
 from cos_ray.spec.fields import FAILED, parse, shown
 from cos_ray.spec.grid import Variant, expand_grids
-from cos_ray.spec.limits import DEFAULT, Limits, check_members, check_runs
+from cos_ray.spec.limits import DEFAULT, Limits, check_members, check_runs, check_sampler
 from cos_ray.spec.methods import MethodContext, latent_frames
 from cos_ray.spec.model import ModelSpec, num_layers
 from cos_ray.spec.problems import Problems
@@ -86,7 +86,7 @@ def validate(data, base: Path | str = ".", source: str = "<spec>", name: str = "
         for where, message in local.items:
             problems.add(variant.locate(where), message)
         if sweep is not FAILED:
-            for where, message in check_members(sweep.methods, limits=limits):
+            for where, message in [*check_members(sweep.methods, limits=limits), *check_sampler(sweep.sampler)]:
                 problems.add(variant.locate(where), message)
             parsed.append((variant, sweep))
     problems.raise_if_any(source)
