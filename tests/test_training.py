@@ -13,7 +13,7 @@ from cos_ray.training.config import config_from_dict, load_config
 TINY = {
     "seed": 0,
     "data": {"cells": 3, "size": 64, "frames": 5},
-    "vae": {"base_dim": 4, "steps": 2, "batch": 2, "stat_samples": 8},
+    "vae": {"base_dim": 4, "steps": 2, "batch": 1, "image_batch": 2, "stat_samples": 8},
     "transformer": {"num_layers": 30, "num_attention_heads": 2, "attention_head_dim": 8, "ffn_dim": 16, "freq_dim": 16},
     "flow": {"steps": 6, "batch": 4, "buffer": 8, "refresh": 2, "checkpoint_every": 3, "log_every": 1, "warmup": 1,
              "lr": 0.003},

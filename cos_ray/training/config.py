@@ -56,7 +56,8 @@ class VaeConfig:
     dim_mult: tuple = (1, 2, 2, 2)
     z_dim: int = 16
     steps: int = 400
-    batch: int = 8
+    batch: int = 2  # whole videos per step (the temporal layers)
+    image_batch: int = 24  # single frames per step, as 1-frame videos (spatial layers, at 1/frames of a video's cost)
     lr: float = 1e-3
     color_weight: float = 10.0
     stat_samples: int = 256  # samples whose latents give the per-channel mean / std written to the VAE config
@@ -69,6 +70,7 @@ class VaeConfig:
         _int("vae.z_dim", self.z_dim, 4, 64)
         _int("vae.steps", self.steps, 0)
         _int("vae.batch", self.batch, 1, 1024)
+        _int("vae.image_batch", self.image_batch, 0, 4096)
         _num("vae.lr", self.lr, 1e-7, 1.0)
         _num("vae.color_weight", self.color_weight, 1.0, 1000.0)
         _int("vae.stat_samples", self.stat_samples, 8)

@@ -1,6 +1,7 @@
 """Stage 1: fit the AutoencoderKLWan for reconstruction on the task's own videos, then freeze it.
 
-The loss is L1 + L2 on pixels, with pixels coloured in the truth or in the output (the orange path, the markers)
+Each step sees `batch` whole videos (the temporal layers) and `image_batch` single frames as 1-frame videos (the
+spatial layers learn walls, markers and path at 1/frames of a video's cost). The loss is L1 + L2 on pixels, with pixels coloured in the truth or in the output (the orange path, the markers)
 weighted `color_weight` times: they are a small share of a maze frame but all the scorers read; weighting the
 output's too makes a spurious orange pixel cost what a missing one does (weighting the truth's alone paints every
 corridor orange). Encoding uses the posterior's mode, as the pipeline's `prepare_latents` does. Afterwards the
@@ -55,9 +56,15 @@ def fit_vae(config: TrainConfig, vae, run_dir: Path, device, progress: bool = Tr
         lr = cfg.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * (1 - step / cfg.steps))
         for group in opt.param_groups:
             group["lr"] = lr
-        first = VAE_STREAM_OFFSET + step * cfg.batch
-        video = videos_tensor(draw_samples(config.data, config.seed, range(first, first + cfg.batch))).to(device)
+        first = VAE_STREAM_OFFSET + step * (cfg.batch + cfg.image_batch)
+        samples = draw_samples(config.data, config.seed, range(first, first + cfg.batch + cfg.image_batch))
+        video = videos_tensor(samples[:cfg.batch]).to(device)  # (batch, 3, frames, H, W)
         loss = reconstruction_loss(vae, video, cfg.color_weight)
+        if cfg.image_batch:
+            frames = videos_tensor(samples[cfg.batch:])  # (image_batch, 3, frames, H, W)
+            pick = torch.arange(cfg.image_batch) % frames.shape[2]  # every stage of the drawn path
+            images = frames[torch.arange(cfg.image_batch), :, pick].unsqueeze(2).to(device)  # (image_batch, 3, 1, H, W)
+            loss = loss + reconstruction_loss(vae, images, cfg.color_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)

@@ -1,0 +1,122 @@
+"""The model card's figures, each drawn by one command from files a run or a sweep wrote.
+
+  python -m cos_ray.training.card loss RUN_DIR OUT.png      the VAE and flow-matching losses per step
+  python -m cos_ray.training.card steps STORE OUT.png       per-step x̂0 accuracy, lock-in steps (a fig1 sweep's store)
+
+The SQL the second runs is printed with its answer (and lives in STEP_ACCURACY_SQL / LOCK_IN_SQL / FLIPS_SQL), so
+that the card can quote it and a reader can run it with `cos-ray sql`. matplotlib: `pip install cos-ray[train]`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+STEP_ACCURACY_SQL = """select s.step, avg(case when s.score >= 0.9 then 1.0 else 0.0 end) as accuracy,
+  avg(s.score) as score, count(*) as runs
+from steps s join runs r using (run_id)
+where r.method = 'baseline' and s.score is not null group by 1 order by 1"""
+LOCK_IN_SQL = """select lock_in_step, count(*) as runs from runs where method = 'baseline' group by 1 order by 1"""
+FLIPS_SQL = """select count(*) as runs, avg(case when score >= 0.9 then 1.0 else 0.0 end) as final_correct,
+  avg(flips) as mean_flips, avg(case when flips > 0 then 1.0 else 0.0 end) as runs_that_flip,
+  avg(case when flips > 0 and score >= 0.9 then 1.0 else 0.0 end) as flipped_and_correct
+from runs where method = 'baseline'"""
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from cos_ray.errors import UsageError
+
+        raise UsageError("the card's figures need matplotlib: pip install 'cos-ray[train]'") from None
+    return plt
+
+
+def _read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing mean over `window` values."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_loss(run_dir: Path, out: Path) -> Path:
+    plt = _pyplot()
+    vae, flow = _read_log(run_dir / "vae_log.jsonl"), _read_log(run_dir / "flow_log.jsonl")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    if vae:
+        a.plot([r["step"] for r in vae], [r["loss"] for r in vae], color="0.75", lw=0.8)
+        a.plot([r["step"] for r in vae], smooth([r["loss"] for r in vae], 20), color="C0")
+    a.set(title="stage 1: VAE reconstruction", xlabel="step (batch 8 videos)", ylabel="weighted L1 + L2", yscale="log")
+    if flow:
+        steps = [r["step"] for r in flow]
+        b.plot(steps, [r["loss"] for r in flow], color="0.75", lw=0.8)
+        b.plot(steps, smooth([r["loss"] for r in flow], 20), color="C1")
+        top = b.secondary_xaxis("top", functions=(lambda s: s * 32 / 1000, lambda k: k * 1000 / 32))
+        top.set_xlabel("samples seen (thousands)")
+    b.set(title="stage 2: flow matching", xlabel="step (batch 32)", ylabel="MSE(v, eps - x0)", yscale="log")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def plot_steps(store_uri: str, out: Path) -> dict:
+    """Per-step accuracy of the decoded x̂0 and the lock-in step distribution of a store's baseline runs."""
+    from cos_ray.store.location import Store
+    from cos_ray.store.query import run_sql
+
+    plt = _pyplot()
+    store = Store(store_uri)
+    acc = run_sql(store, STEP_ACCURACY_SQL, require_results=True).to_pylist()
+    lock = run_sql(store, LOCK_IN_SQL).to_pylist()
+    flips = run_sql(store, FLIPS_SQL).to_pylist()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot([r["step"] for r in acc], [r["accuracy"] for r in acc], marker="o", label="x̂0 correct (score >= 0.9)")
+    a.plot([r["step"] for r in acc], [r["score"] for r in acc], marker=".", ls="--", label="mean task score")
+    a.set(title="Chain-of-Steps: decoded x̂0 per step", xlabel="denoising step", ylim=(0, 1.02))
+    a.legend(loc="lower right")
+    labels = ["never" if r["lock_in_step"] is None else str(r["lock_in_step"]) for r in lock]
+    b.bar(labels, [r["runs"] for r in lock], color="C2")
+    b.set(title="lock-in step (answer correct from then on)", xlabel="step", ylabel="runs")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return {"step_accuracy": acc, "lock_in": lock, "flips": flips}
+
+
+def main(argv=None) -> int:
+    from cos_ray.errors import CosRayError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 3 or argv[0] not in ("loss", "steps"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    kind, source, out = argv
+    try:
+        if kind == "loss":
+            print(plot_loss(Path(source), Path(out)))
+        else:
+            for name, sql in (("step_accuracy", STEP_ACCURACY_SQL), ("lock_in", LOCK_IN_SQL), ("flips", FLIPS_SQL)):
+                print(f"-- {name}\n{sql};")
+            print(json.dumps(plot_steps(source, Path(out)), indent=1, default=str))
+    except CosRayError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
