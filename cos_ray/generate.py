@@ -23,6 +23,8 @@ def run_record(model: LoadedModel, task: TaskInput, settings: SamplerSettings, s
         "model": model.name,
         "family": model.family,
         "lora": model.lora,
+        "lora_applied": model.lora_records,  # per expert: sha256, convention, layers injected, scale, fused
+        "layout": model.layout.format,
         "device": model.device,
         "dtype": str(model.dtype).removeprefix("torch."),
         "task": {"task_id": task.task_id, "image": str(task.image_path), "prompt": task.prompt},

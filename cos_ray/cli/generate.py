@@ -31,10 +31,20 @@ from cos_ray.cli.errors import reports_errors
 @click.option("--x0-every", type=int, help="Record x̂0 every K steps and decode it into a filmstrip.")
 @click.option("--workers", type=int,
               help="Spread the seeds over N Ray workers, merged across them ($RAY_ADDRESS, else a local cluster).")
+@click.option("--lora-high", type=click.Path(path_type=Path),
+              help="LoRA of the high-noise expert (transformer); any convention: diffusers, DiffSynth, Kohya, ComfyUI.")
+@click.option("--lora-low", type=click.Path(path_type=Path), help="LoRA of the low-noise expert (transformer_2).")
+@click.option("--lora", "lora_single", type=click.Path(path_type=Path), help="LoRA of a one-transformer model.")
+@click.option("--lora-scale", type=float, default=1.0, show_default=True, help="Scale of every LoRA.")
+@click.option("--fuse-lora", is_flag=True, help="Merge the LoRAs into the weights (no per-step cost).")
+@click.option("--expert-high", type=click.Path(path_type=Path),
+              help="ComfyUI-style single-file high-noise expert; --model is then the base directory (T5, VAE).")
+@click.option("--expert-low", type=click.Path(path_type=Path), help="ComfyUI-style single-file low-noise expert.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/generate"), show_default=True)
 @reports_errors
 def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler,
-             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, out):
+             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, lora_high, lora_low,
+             lora_single, lora_scale, fuse_lora, expert_high, expert_low, out):
     """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
     from cos_ray.engine.records import X0Config
     from cos_ray.errors import UsageError
@@ -45,6 +55,16 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
 
     if (task_dir is None) == (image is None):
         raise UsageError("give either TASK_DIR or --image with --prompt")
+    lora = {key: value for key, value in (("high", lora_high), ("low", lora_low), ("transformer", lora_single))
+            if value is not None}
+    if lora_single is not None and lora_high is not None:
+        raise UsageError("--lora and --lora-high both name the first transformer's LoRA; give one")
+    experts = {key: value for key, value in (("transformer", expert_high), ("transformer_2", expert_low))
+               if value is not None}
+    if workers is not None and (lora or experts):
+        raise UsageError("--lora*/--expert-* with --workers: put them in a sweep spec (model.lora) instead")
+    if lora:
+        lora.update(scale=lora_scale, fuse=fuse_lora)
     task = read_task_folder(task_dir) if task_dir is not None else task_from_image(image, prompt)
     settings = default_settings(model_family(model_name)).replace(
         steps=steps, frames=frames, height=height, width=width, guidance=guidance,
@@ -64,5 +84,11 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
         from cos_ray.generate import generate as run
         from cos_ray.model.loader import load_pipeline
 
-        videos = run(load_pipeline(model_name), task, settings, seed, out, ensemble=ensemble, x0=x0)
+        model = load_pipeline(model_name, lora=lora or None, experts=experts or None)
+        click.echo(f"model: {model.name}: {model.layout.describe()}", err=True)
+        for expert, record in model.lora_records.items():
+            click.echo(f"lora {expert}: {record['file']} ({record['convention']} convention, "
+                       f"{record['layers_injected']} layers injected, scale {record['scale']:g}"
+                       + (", fused" if record["fused"] else "") + ")", err=True)
+        videos = run(model, task, settings, seed, out, ensemble=ensemble, x0=x0)
     click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
