@@ -103,3 +103,34 @@ def test_a_frame_that_goes_bad_after_the_check_is_an_input_error(tmp_path, bench
     with pytest.raises(InputError, match="prompt.txt is not UTF-8: byte 0xff at offset 0"):
         refs["00002"].load()
     assert refs["00000"].load().image().size == Image.open(MAZE / "first_frame.png").size
+
+
+@pytest.mark.timeout(600)
+def test_a_frame_broken_after_the_check_fails_its_unit_once_on_the_cluster(ray_cluster, tiny_model, tmp_path, bench):
+    """The real worker path: the spec checked, then the frame broken; the unit fails once with an InputError naming
+    the file - no retry, no fresh group, the group kept - and the next unit runs on the same group."""
+    from cos_ray.cluster.coordinator import Coordinator
+    from cos_ray.cluster.waits import Timeouts
+    from cos_ray.spec.expand import expand
+
+    spec_path = tmp_path / "cluster.yaml"
+    spec_path.write_text(f"model: tiny\ntasks: {{folder: {bench}, limit: 2}}\nmethods: [baseline]\nseeds: [1]\n"
+                         f"sampler: {{steps: 2, frames: 5}}\n")
+    units = {unit.task.task_id.rsplit("/", 1)[-1]: unit for unit in expand(load_spec(spec_path))}  # all good
+    (bench / "In-Domain_50" / "maze" / "00001" / "first_frame.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    coordinator = Coordinator("tiny", (1,), device="cpu",
+                              timeouts=Timeouts(start=120, load=240, join=60, collective=30, unit=240, control=30))
+    try:
+        good = coordinator.run_with_retries(units["00000"], retries=2)
+        assert good.ok and len(good.attempts) == 1, good.error
+        built, group = coordinator.built, coordinator.groups[0]
+        bad = coordinator.run_with_retries(units["00001"], retries=2)
+        assert not bad.ok and len(bad.attempts) == 1  # not retried
+        assert isinstance(bad.error, InputError) or isinstance(getattr(bad.error, "__cause__", None), InputError), \
+            repr(bad.error)
+        assert "first_frame.png" in str(bad.error) and "ray status" not in str(bad.error)
+        assert coordinator.built == built and coordinator.groups[0] is group and group.alive  # no teardown
+        again = coordinator.run_with_retries(units["00000"], retries=0)
+        assert again.ok and coordinator.built == built
+    finally:
+        coordinator.shutdown()
