@@ -99,7 +99,7 @@ def test_without_the_token_nothing_is_served(server):
     url, log = server
     assert "?token=" + TOKEN in log.read_text()  # printed once, for the user to open
     for path in ("/", "/?view=SQL", "/_stcore/health", "/_stcore/host-config", "/static/index.html",
-                 "/media/anything", f"/?token=wrong-{TOKEN}"):
+                 "/media/anything", f"/?token=wrong-{TOKEN}", "/?token=%C3%A9t%C3%A9"):
         status, _, body = fetch(url + path)
         assert status == 403, (path, status)
         assert b"<html" not in body.lower() and b"streamlit" not in body.lower()

@@ -57,13 +57,18 @@ class Gate:
 
     def allowed(self, request) -> bool:
         header = request.headers.get("Authorization", "")
-        if header.lower().startswith("token ") and hmac.compare_digest(header[6:].strip(), self.token):
+        if header.lower().startswith("token ") and _same(header[6:].strip(), self.token):
             return True
         cookie = request.cookies.get(COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie, self.cookie_value)
+        return bool(cookie) and _same(cookie, self.cookie_value)
 
     def given_in_url(self, request) -> bool:
-        return hmac.compare_digest(request.query.get("token", ""), self.token)
+        return _same(request.query.get("token", ""), self.token)
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison (bytes: compare_digest refuses non-ASCII str, and a header may hold anything)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
 
 
 def make_app(gate: Gate, upstream: str):
