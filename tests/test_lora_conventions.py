@@ -162,3 +162,41 @@ def test_a_file_without_lora_pairs_is_refused(tmp_path):
     save_file({"blocks.0.self_attn.q.weight": torch.zeros(4, 4)}, str(bad))
     with pytest.raises(CheckpointError, match=r"weights.safetensors: .*no LoRA A/B \(down/up\) pairs"):
         load_pipeline("tiny", device="cpu", lora={"transformer": bad})
+
+
+def test_a_sweep_with_a_lora_pair_records_its_layers_in_every_unit(lora_files, tmp_path):
+    """spec model.lora {high, low, scale} -> every unit's model identity names convention, layers injected, scale."""
+    from cos_ray.spec.expand import expand
+    from cos_ray.spec.load import load_spec
+
+    spec_path = tmp_path / "lora.yaml"
+    spec_path.write_text(
+        "name: lora\n"
+        f"model: {{name: tiny, lora: {{high: {lora_files['diffsynth']['transformer']}, "
+        f"low: {lora_files['kohya']['transformer_2']}, scale: 0.5}}}}\n"
+        "tasks: {generate: {family: maze, n: 1, seed: 0}}\nseeds: [1]\nsampler: {steps: 2, frames: 5}\n"
+        "methods: [baseline]\n"
+    )
+    spec = load_spec(str(spec_path))
+    assert spec.model.lora_files() == {"transformer": str(lora_files["diffsynth"]["transformer"]),
+                                       "transformer_2": str(lora_files["kohya"]["transformer_2"])}
+    units = expand(spec)
+    lora = units[0].identity["model"]["lora"]
+    assert lora["transformer"]["convention"] == "diffsynth" and lora["transformer_2"]["convention"] == "kohya"
+    assert lora["transformer"]["layers_injected"] == lora["transformer_2"]["layers_injected"] == 400
+    assert lora["transformer"]["scale"] == 0.5
+    # the worker loads the same mapping and checks the count (a LoRA that applied nothing never produces a row)
+    model = load_pipeline("tiny", device="cpu", lora=spec.model.lora)
+    assert {e: r["layers_injected"] for e, r in model.lora_records.items()} == {"transformer": 400,
+                                                                               "transformer_2": 400}
+
+
+def test_a_spec_lora_with_an_unknown_key_is_refused(tmp_path):
+    from cos_ray.errors import UsageError
+    from cos_ray.spec.load import load_spec
+
+    spec_path = tmp_path / "bad.yaml"
+    spec_path.write_text("name: bad\nmodel: {name: tiny, lora: {middle: x.safetensors}}\n"
+                         "tasks: {generate: {family: maze, n: 1, seed: 0}}\nseeds: [1]\nmethods: [baseline]\n")
+    with pytest.raises(UsageError, match=r"model.lora.middle: expected an expert \(high, low"):
+        load_spec(str(spec_path))
