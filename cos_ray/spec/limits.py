@@ -65,8 +65,10 @@ def count_runs(point) -> tuple[int, dict]:
     from cos_ray.spec.sweep import parse_seeds
 
     seeds = parse_seeds(point.spec.seeds)  # a range for "A-B": len() without a list
-    context = MethodContext(point.num_layers, point.settings.steps, latent_frames(point.settings.frames),
-                            point.tasks, None)
+    settings = point.settings
+    frames = getattr(settings, "nominal_frames", None) or settings.frames  # frames: null -> the family's nominal count
+    context = MethodContext(point.num_layers, settings.steps, latent_frames(frames) if frames else None, point.tasks,
+                            None)
     methods = members = widest = 0
     for method in point.spec.methods:
         for variant in method.variants(context):
