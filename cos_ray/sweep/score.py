@@ -16,7 +16,9 @@ Scores from both kinds of file for the same run fill one row: a later import kee
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -227,7 +229,8 @@ def score_sweep(store, sweep: str, gt: str | Path | None = None, task_specific_o
         bench = vbvr_bench.VBVRBench(gt_base_path=str(gt_root), output_path=str(Path(work) / "results"), device="cpu")
         for folder in sorted(p for p in videos.glob("*/seed-*") if p.is_dir()):
             name = f"{folder.parent.name}-{folder.name}"
-            results = bench.evaluate(str(folder), name=name, task_specific_only=task_specific_only)
+            with contextlib.redirect_stdout(sys.stderr):  # EvalKit prints its progress and summary: keep stdout ours
+                results = bench.evaluate(str(folder), name=name, task_specific_only=task_specific_only)
             samples.extend(results.get("detailed", []))
         matched, unmatched = match_runs(samples, runs)
         rows = evalkit_rows(matched, row["sweep_id"], version, "vbvr_bench.VBVRBench.evaluate")
