@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 BASE = """model: tiny
 tasks: {generate: {family: maze, n: 2}}
@@ -74,6 +75,21 @@ def _grid_bomb() -> str:
     return f"sampler: {json.dumps(grids)}\nseeds: {json.dumps(seeds)}\nmethods: {json.dumps(methods)}\n"
 
 
+def _values_before(prefix: str) -> int:
+    """YAML values (nodes, by PyYAML's own composer) before the last key's value in BASE + prefix + 'x'."""
+    def count(node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        if isinstance(node, yaml.SequenceNode):
+            return 1 + sum(count(item) for item in node.value)
+        return 1 + sum(count(key) + count(value) for key, value in node.value)
+
+    return count(yaml.compose(BASE + prefix + "x")) - 2  # less the root mapping (counted last) and 'x'
+
+
+LONG_PREFIX = "methods: [baseline]\nseeds: "
+COPIES_PREFIX = "methods: [baseline]\nbig: &big [" + ", ".join(["1"] * 4000) + "]\ncopies: "  # 4,001 values a copy
+
 # kind -> (spec body, bytes or text; the field the message must name; a phrase it must hold)
 HOSTILE = {
     "alias bomb": (BASE + _billion_laughs(), "bomb.l2[7]", "more than 16 YAML aliases"),  # the 17th alias
@@ -87,6 +103,12 @@ HOSTILE = {
                            "1,000,000,000 exceeds the limit of 10,000"),
     "huge size": (BASE + "methods: [baseline]\nunknown: [" + ", ".join(["1"] * 3_000_000) + "]\n", "spec",
                   "exceeds the limit of 1,048,576 bytes"),
+    "long list": (BASE + LONG_PREFIX + "[" + ", ".join(["1"] * 340_000) + "]\n",
+                  f"seeds[{50_000 - _values_before(LONG_PREFIX)}]",  # 1 MB, under the size limit: the 50,001st value
+                  "the spec holds more than 50,000 values"),
+    "few aliases, many values": (BASE + COPIES_PREFIX + "[" + ", ".join(["*big"] * 16) + "]\n",
+                                 f"copies[{-(-(50_001 - _values_before(COPIES_PREFIX)) // 4001) - 1}]",
+                                 "the spec holds more than 50,000 values (aliases expanded)"),
     "deep nesting": (BASE + _deep(), "seeds[0][0][0]", "nested deeper than 32 levels"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, "spec", "NUL byte at offset 8"),
     "non-UTF-8": ((BASE + "methods: [baseline]\nname: caf\xe9\n").encode("latin-1"), "spec",

@@ -22,7 +22,7 @@ class Limits:
     max_string: int = 4096  # characters of any one string (a path is at most 4096 bytes on Linux)
     max_depth: int = 32  # nesting of mappings and lists
     max_aliases: int = 16  # YAML aliases (*name) in the whole file
-    max_nodes: int = 100_000  # YAML values, aliases expanded
+    max_nodes: int = 50_000  # YAML values in the file, aliases expanded (a real spec has a few hundred)
     max_points: int = 10_000  # grid points (each is validated and expanded on its own)
     max_runs: int = 1_000_000  # runs of the whole sweep (`--max-runs`)
     max_members: int = 1024  # runs merged in one unit (an ensemble's size)

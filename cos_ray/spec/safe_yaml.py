@@ -31,6 +31,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._path: list[str] = []  # field path of the node being composed, one entry per level
         self._aliases = 0
         self._sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded (nodes live until done)
+        self._values = 0  # values composed so far in the document, aliases expanded: refused as soon as too many
 
     def _refuse(self, message: str, mark=None):
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -63,6 +64,7 @@ class BoundedLoader(yaml.SafeLoader):
         key = id(node)
         if key in self._sizes:  # an alias of a node already counted: its values count again where it is used
             size = self._sizes[key]
+            self._count(size, node)
         elif isinstance(node, yaml.ScalarNode):
             size = 1
             if len(node.value) > self.limits.max_string:
@@ -70,13 +72,21 @@ class BoundedLoader(yaml.SafeLoader):
                              f"{self.limits.max_string:,}", node.start_mark)
             if node.tag == INT_TAG:
                 self._check_int(node)
+            self._count(1, node)
         elif isinstance(node, yaml.SequenceNode):
             size = 1 + sum(self._sizes[id(item)] for item in node.value)
+            self._count(1, node)
         else:
             size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+            self._count(1, node)
         self._sizes[key] = size
-        if size > self.limits.max_nodes:
-            self._refuse(f"holds more than {self.limits.max_nodes:,} values (aliases expanded)", node.start_mark)
+
+    def _count(self, values: int, node) -> None:
+        """Count values as they are composed, so a long list is refused at the limit, not after it was all read."""
+        self._values += values
+        if self._values > self.limits.max_nodes:
+            self._refuse(f"the spec holds more than {self.limits.max_nodes:,} values (aliases expanded)",
+                         node.start_mark)
 
     def _check_int(self, node) -> None:
         digits = sum(char.isalnum() for char in node.value)
