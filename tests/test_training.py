@@ -182,3 +182,18 @@ def test_tasks_generate_for_model_uses_the_training_distribution(tmp_path):
     assert bad.exit_code == 2 and "trained on maze" in bad.output and not (tmp_path / "c").exists()
     random = runner.invoke(main, ["tasks", "generate", "--for-model", "tiny", "--n", "1", "--out", str(tmp_path / "d")])
     assert random.exit_code == 2 and "random weights" in random.output
+
+
+def test_unclamped_decode_is_the_vae_decode_before_its_clamp():
+    import torch
+
+    from cos_ray.training.architecture import build_vae
+    from cos_ray.training.vae_fit import unclamped_decode
+
+    vae = build_vae(_config()).eval()
+    z = torch.randn(2, 16, 2, 8, 8) * 3  # (batch, z_dim, latent_frames, h, w)
+    with torch.no_grad():
+        raw = unclamped_decode(vae, z)  # (batch, 3, frames, H, W)
+        reference = vae.decode(z).sample
+    assert raw.shape == reference.shape == (2, 3, 5, 64, 64)
+    torch.testing.assert_close(raw.clamp(-1, 1), reference, rtol=0, atol=0)
