@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from cos_ray import __version__
-from cos_ray.cli import dashboard, generate, jobs, score, specs, store, sweeps, tasks, train
+from cos_ray.cli import convert, dashboard, generate, jobs, score, specs, store, sweeps, tasks, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +20,7 @@ def main() -> None:
 
 for _command in [
     generate.generate,                        # one video here or on Ray workers
+    convert.convert,                          # any checkpoint layout -> a diffusers-format directory
     tasks.tasks,                              # task samples with ground truth, scoring a video
     specs.plan, specs.spec,                   # what a spec would run; its schema and check
     sweeps.submit, sweeps.verify, sweeps.export,  # sweeps into a store
