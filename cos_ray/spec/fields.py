@@ -19,6 +19,7 @@ from typing import Any, Iterable, Literal, Union
 from cos_ray.errors import UsageError
 from cos_ray.spec.problems import Problems, join
 
+MAX_UNKNOWN = 20  # unknown keys of one mapping reported (each with a did-you-mean), then counted
 FAILED = object()  # a sub-section that could not be built (its problems are already recorded)
 
 
@@ -168,9 +169,11 @@ def parse(cls, raw, path: str, problems: Problems):
         problems.add(path, f"expected a mapping with keys {', '.join(names)}, got {shown(raw)}")
         return FAILED
     before = len(problems.items)
-    for key in raw:
-        if key not in names:
-            problems.add(join(path, str(key)), suggest(key, names))
+    unknown = [key for key in raw if key not in names]
+    for key in unknown[:MAX_UNKNOWN]:
+        problems.add(join(path, str(key)[:80]), suggest(key, names))
+    if len(unknown) > MAX_UNKNOWN:
+        problems.add(path or "spec", f"and {len(unknown) - MAX_UNKNOWN:,} more unknown keys")
     hints = hints_of(cls)
     kwargs = {}
     for field in dataclasses.fields(cls):
