@@ -104,3 +104,13 @@ def test_plan_refuses_a_layout_that_cannot_fit(shape_only_a14b, tmp_path):
     assert "cannot fit" in result.stderr and "48 GiB per GPU" in result.stderr
     assert "would fit: gpus_per_worker: 4" in result.stderr and "offload: true" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_submit_refuses_before_submitting(shape_only_a14b, tmp_path):
+    spec = _spec(tmp_path, shape_only_a14b, gpus=2, gpu_gib=24)
+    result = subprocess.run([sys.executable, "-m", "cos_ray.cli", "submit", str(spec), "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
+                                                                               "RAY_ADDRESS": "http://127.0.0.1:1"})
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "cannot fit" in result.stderr and "24 GiB per GPU" in result.stderr
+    assert not (tmp_path / "r").exists()

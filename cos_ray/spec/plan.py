@@ -196,3 +196,13 @@ def memory_lines(spec: Spec, units: list[Unit]) -> list[str]:
         + (", offload" if spec.model.offload else "") + "\n" + "\n".join(memory.lines())
         + "\nwould fit: " + ("; ".join(options) if options else "nothing at this GPU size: use larger GPUs")
     )
+
+
+def refuse_unfit(spec_path: str, limits=None) -> None:
+    """Raise UsageError (exit 2) if the spec's worker layout cannot fit its GPUs; `cos-ray submit` calls it first."""
+    from cos_ray.spec.expand import expand
+    from cos_ray.spec.load import load_spec
+
+    spec = load_spec(spec_path, limits) if limits is not None else load_spec(spec_path)
+    if spec.model.gpus_per_worker and spec.model.gpu_memory_gib is not None:
+        memory_lines(spec, expand(spec))
