@@ -130,11 +130,12 @@ def main() -> None:
 
     import ray
 
+    from cos_ray.cluster.connect import connect
     from cos_ray.cluster.group import WorkerGroup
     from cos_ray.cluster.waits import Timeouts
 
     dim, heads, blocks, tokens = 512, 8, 40, FRAMES * (HEIGHT // 2) * (WIDTH // 2)
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    connect(num_cpus=4)  # $RAY_ADDRESS, else a fresh local cluster
     group = WorkerGroup(3, None, timeouts=Timeouts(collective=600, unit=3600), name="bench")
     try:
         params = group.execute(build, dit_config(dim, heads, blocks), timeout=600)[0]

@@ -86,9 +86,9 @@ def max_diff(a, b) -> float:
 
 def smoke(name: str, model: str, args, task) -> dict:
     from cos_ray.cluster.coordinator import Coordinator
-    from cos_ray.cluster.unit import Unit
     from cos_ray.cluster.waits import Timeouts
     from cos_ray.interventions.configs import EnsembleConfig
+    from cos_ray.spec.unit import Unit
 
     settings = settings_for(name, args.steps)
     ensemble = EnsembleConfig(size=2, merge="update", steps=args.merge_steps)
@@ -99,19 +99,19 @@ def smoke(name: str, model: str, args, task) -> dict:
         group = coordinator.groups[0]
         merged_unit = Unit(task, settings, SEEDS, ensemble, layout=(1, 1))
         independent_unit = Unit(task, settings, SEEDS, None, layout=(1, 1))
-        reference = coordinator.run(Unit(task, settings, SEEDS, ensemble, layout=(2,)))  # both seeds, one batch
-        coordinator.run(merged_unit)  # warm-up: NCCL communicators, kernels
-        coordinator.run(independent_unit)
+        reference = run(coordinator, Unit(task, settings, SEEDS, ensemble, layout=(2,)))  # both seeds, one batch
+        run(coordinator, merged_unit)  # warm-up: NCCL communicators, kernels
+        run(coordinator, independent_unit)
         times = {"ensemble": [], "independent": []}
         members = None
         for _ in range(args.repeats):
             for kind, unit in (("ensemble", merged_unit), ("independent", independent_unit)):
                 start = time.perf_counter()
-                result = coordinator.run(unit)
+                result = run(coordinator, unit)
                 times[kind].append(time.perf_counter() - start)
                 if kind == "ensemble":
                     members = result
-        coordinator.run(merged_unit)  # the group stays formed as (1, 1)
+        run(coordinator, merged_unit)  # the group stays formed as (1, 1)
         backend = group.execute(backend_of)[0]
         params = group.execute(parameters_of, members=1)[0]
         info = group.info
@@ -119,9 +119,17 @@ def smoke(name: str, model: str, args, task) -> dict:
     latent_diff = max(max_diff(m.final_latent, r.final_latent) for m, r in zip(members, reference))
     ensemble_s, independent_s = statistics.median(times["ensemble"]), statistics.median(times["independent"])
     return dict(model=name, params=params, tokens=tokens(members[0].final_latent), backend=backend,
-                devices=[(w["gpus"], w["shard"] or [w["device"]]) for w in info],
+                devices=[(list(w.gpus), list(w.shard) or [w.device]) for w in info],
                 ensemble_s=ensemble_s, independent_s=independent_s, ratio=ensemble_s / independent_s,
                 video_diff=diff, latent_diff=latent_diff, ok=diff <= args.tolerance)
+
+
+def run(coordinator, unit) -> list:
+    """One attempt of `unit` through the coordinator's one entry point; its members, or what failed it."""
+    outcome = coordinator.run_with_retries(unit, retries=0)
+    if not outcome.ok:
+        raise outcome.error
+    return outcome.members
 
 
 def tokens(latent) -> int:
@@ -169,11 +177,9 @@ def main() -> int:
             return 2
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import ray
+    from cos_ray.cluster.connect import connect
 
-    if not ray.is_initialized():
-        # --cpu: a fresh local cluster (never someone else's); else $RAY_ADDRESS or the cluster running here, if any
-        ray.init(address=os.environ.get("RAY_ADDRESS") or ("local" if args.cpu else None), log_to_driver=False)
+    connect()  # $RAY_ADDRESS, else a fresh local cluster (never someone else's)
     if not args.cpu:
         why = enough_gpus(args)
         if why:

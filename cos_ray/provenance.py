@@ -59,11 +59,12 @@ def sweep_provenance(spec) -> dict:
     return {"cos_ray_version": __version__, "cos_ray_commit": package_commit(), "spec_hash": spec_hash(spec.data)}
 
 
-def run_provenance(unit, worker: dict, shared: dict) -> dict:
-    """A run's provenance columns: the unit's identity, the worker's device, dtype and software, the sweep's."""
+def run_provenance(unit, worker, shared: dict) -> dict:
+    """A run's provenance columns: the unit's identity, the worker's (`cos_ray.cluster.outcome.WorkerInfo`, or None)
+    dtype and software, the sweep's."""
     identity = getattr(unit, "identity", None) or {}
-    model = (worker.get("model") or {})
-    versions = worker.get("versions") or {}
+    model = getattr(worker, "model", None) or {}
+    versions = getattr(worker, "versions", None) or {}
     return {
         **shared,
         "model_identity": json.dumps(identity.get("model"), sort_keys=True) if identity.get("model") else None,

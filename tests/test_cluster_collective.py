@@ -26,8 +26,7 @@ def group(ray_cluster):
 
 def exchange(group, op, locals_):
     """`op` on each member's local tensor, all at once (they meet in the collective); results per member."""
-    refs = [worker.exchange.remote(op, local) for worker, local in zip(group.workers, locals_)]
-    return group._call(refs, 60, f"test {op}")
+    return group._call("exchange", [(op, local) for local in locals_], 60, f"test {op}")
 
 
 def batches(layout, shape=(4, 5)):

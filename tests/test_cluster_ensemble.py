@@ -45,8 +45,7 @@ def max_diff(a, b) -> float:
 
 
 def pids(coordinator):
-    group = coordinator.groups[0]
-    return [info["pid"] for info in group._call([w.describe.remote() for w in group.workers], 30, "describe")]
+    return [info.pid for info in coordinator.groups[0].describe()]
 
 
 @pytest.mark.parametrize("merge", ["stream", "update"])
@@ -114,12 +113,13 @@ def test_layouts_are_checked_before_anything_runs(coordinator, task, tiny_settin
 
 
 def test_units_run_on_the_group_with_their_layout_in_their_identity(coordinator, task, tiny_settings):
-    from cos_ray.cluster.unit import Unit
+    from cos_ray.spec.unit import Unit
 
     unit = coordinator.resolve(Unit(task, tiny_settings, SEEDS, EnsembleConfig(size=3)))
-    assert unit.layout == (1, 1, 1) and unit.identity()["layout"] == [1, 1, 1]
+    assert unit.layout == (1, 1, 1) and unit.identity["layout"] == [1, 1, 1]
     assert coordinator.resolve(Unit(task, tiny_settings, [1, 2])).layout == (1, 1)
     assert coordinator.resolve(Unit(task, tiny_settings, [1, 2, 3, 4, 5])).layout == (2, 2, 1)
-    outcomes = coordinator.run_units([Unit(task, tiny_settings, [7]), Unit(task, tiny_settings, [8], layout=(2,))])
+    outcomes = [coordinator.run_with_retries(unit, retries=0)
+                for unit in (Unit(task, tiny_settings, [7]), Unit(task, tiny_settings, [8], layout=(2,)))]
     assert outcomes[0].error is None and [m.seed for m in outcomes[0].members] == [7]
     assert outcomes[1].members is None and "holds 2 seeds" in str(outcomes[1].error)

@@ -18,9 +18,9 @@ import pytest
 from cos_ray.cluster import faults
 from cos_ray.cluster.errors import GroupFailed
 from cos_ray.cluster.retry import RetriesExhausted
-from cos_ray.cluster.unit import Unit
 from cos_ray.cluster.waits import Timeouts
 from cos_ray.interventions.configs import EnsembleConfig
+from cos_ray.spec.unit import Unit
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -62,8 +62,7 @@ def undisturbed(coordinator, unit):
 
 
 def pids(coordinator) -> list[int]:
-    group = coordinator.groups[0]
-    return [info["pid"] for info in group._call([w.describe.remote() for w in group.workers], 30, "describe")]
+    return [info.pid for info in coordinator.groups[0].describe()]
 
 
 def assert_same_members(members, expected) -> None:
@@ -129,7 +128,7 @@ def test_a_worker_killed_mid_unit_is_retried_on_a_fresh_group_with_the_same_resu
     assert coordinator.built == built + 1 and not set(pids(coordinator)) & set(before)
     assert len(outcome.members) == len(SEEDS)
     assert_same_members(outcome.members, undisturbed)
-    assert [info["pid"] for info in outcome.workers] == pids(coordinator)
+    assert [info.pid for info in outcome.workers] == pids(coordinator)
 
 
 def test_a_stalled_worker_is_found_within_the_collective_timeout_and_the_unit_retried(coordinator, unit,

@@ -52,7 +52,7 @@ def test_swap_units_name_run_b_by_its_content():
     # the same run B named by index: the same unit
     by_index = units_of(methods=[{"swap": {"layer": 20, "source": {"task": 1}}}])
     assert by_index[0].unit_id == first.unit_id
-    program = first.program()
+    program = first.loaded().program  # run B read, as the coordinator sends it
     assert (program.swap.layer, program.swap.step, program.swap.mode) == (20, (0,), "update") and program.swap_source.prompt
 
 
@@ -60,10 +60,10 @@ def test_probes_apply_where_they_can_and_enter_the_ids():
     plain = units_of(methods=["baseline", {"noise_at_step": {"step": 1}}])
     sens = units_of(methods=["baseline", {"noise_at_step": {"step": 1}}], probes={"sensitivity": "latents"})
     energy = units_of(methods=["baseline"], probes={"energy": {"layers": [0, 20], "steps": "0-100%", "every": 2}})
-    assert sens[0].unit_id == plain[0].unit_id and sens[0].program() is None  # a baseline has no clean run to match
-    assert sens[1].unit_id != plain[1].unit_id and sens[1].program().sensitivity == "latents"
+    assert sens[0].unit_id == plain[0].unit_id and sens[0].program is None  # a baseline has no clean run to match
+    assert sens[1].unit_id != plain[1].unit_id and sens[1].program.sensitivity == "latents"
     assert energy[0].unit_id != plain[0].unit_id
-    config = energy[0].program().energy
+    config = energy[0].program.energy
     assert (config.layers, config.steps, config.max_side) == ((0, 20), (0, 2, 3), 16)  # every 2, and the last
 
 
@@ -126,8 +126,9 @@ def reference(tiny_model, unit):
     from cos_ray.probes.program import run_program
 
     if unit.unit_id not in _REFERENCES:
-        (_REFERENCES[unit.unit_id],) = run_program(tiny_model, unit.task.load(), unit.settings, list(unit.seeds),
-                                                   unit.program())
+        loaded = unit.loaded()
+        (_REFERENCES[unit.unit_id],) = run_program(tiny_model, loaded.task, unit.settings, list(unit.seeds),
+                                                   loaded.program)
     return _REFERENCES[unit.unit_id]
 
 

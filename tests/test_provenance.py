@@ -49,7 +49,7 @@ def test_stored_scores_equal_an_in_process_run_scored_independently(small_sweep,
     spec_path, store, _ = small_sweep
     unit = next(unit for unit in expand(load_spec(spec_path)) if unit.method == "baseline")
     task = unit.task.load()
-    [member] = run_trajectory(tiny_model, task, unit.settings, list(unit.seeds), x0=unit.x0_config())
+    [member] = run_trajectory(tiny_model, task, unit.settings, list(unit.seeds), x0=unit.x0)
     scored = score_trajectory(member, references(task))
 
     [row] = run_sql(Store(store), f"select * from runs where unit_id = '{unit.unit_id}'").to_pylist()

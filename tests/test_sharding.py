@@ -44,7 +44,7 @@ def test_a_worker_given_several_devices_loads_each_expert_sharded(preset_cache, 
     assert shard_devices("cpu") is None  # CPU workers, and workers with one GPU, load whole experts
     worker = SeedWorker()
     info = worker.load("tiny", "cpu", shard=["cpu", "cpu"])
-    assert info["shard"] == ["cpu", "cpu"]
+    assert list(info.shard) == ["cpu", "cpu"]
     for expert in (worker.model.pipe.transformer, worker.model.pipe.transformer_2):
         blocks = {key for key in expert.hf_device_map if key.startswith("blocks.")}
         assert blocks and all(key.count(".") == 1 for key in blocks)  # whole blocks

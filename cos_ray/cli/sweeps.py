@@ -79,11 +79,11 @@ def verify(sweep, out, sample, unit_ids, spec_path, seed):
     does, 1 listing the differences if not. Runs on an embedded Ray cluster, or on $RAY_ADDRESS's.
     """
     from cos_ray.store.location import Store
-    from cos_ray.sweep.runner import connect_ray
+    from cos_ray.cluster.connect import connect
     from cos_ray.sweep.verify import verify_sweep
 
     store = Store(out)
-    connect_ray()
+    connect()
     units, differences = verify_sweep(store, sweep, sample=sample, unit_ids=unit_ids, spec_path=spec_path, seed=seed)
     for difference in differences:
         click.echo(str(difference))

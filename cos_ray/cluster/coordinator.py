@@ -3,36 +3,22 @@
 What the sweep calls. Groups and their loaded models are reused across units: a unit with another layout re-forms
 the process group over the same workers (milliseconds), never reloads a model. Independent runs (no ensemble) go
 through the same workers, each worker sampling its seeds on its own, with no collective. A group that failed is torn
-down and rebuilt, lazily, for the next unit; `run_with_retries` runs a unit again on the fresh group after an
-infrastructure failure (the policy is in `retry.py`), `run` / `run_placed` make one attempt and raise.
+down and rebuilt, lazily, for the next unit. `run_with_retries` is the one way to run a unit: it resolves the unit's
+layout, reads its inputs, runs it on a free group and, after an infrastructure failure, again on a fresh group (the
+policy is in `retry.py`); it returns the unit's `UnitOutcome` and never raises. `run_unit` is its shorthand for one
+attempt that returns the members or raises what failed them. Running several units at once is the caller's
+scheduling (the sweep runner's threads, one per group): the groups are handed out one unit at a time.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-from cos_ray.cluster.unit import Unit
+from cos_ray.cluster.outcome import UnitOutcome
 from cos_ray.cluster.waits import Timeouts
 from cos_ray.errors import UsageError
-
-
-@dataclass
-class UnitOutcome:
-    """One unit's members (in member order), or the error that failed it."""
-
-    unit: Unit  # with its layout resolved (unless resolving it failed)
-    members: list | None = None  # list[MemberResult]; only ever from an attempt that succeeded on every worker
-    error: BaseException | None = None
-    workers: list = field(default_factory=list)  # describe() of the workers that ran it
-    attempts: list = field(default_factory=list)  # retry.Attempt per try, the last one deciding
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.members is not None
+from cos_ray.spec.unit import Unit
 
 
 class Coordinator:
@@ -47,7 +33,7 @@ class Coordinator:
                  timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None):
         """`on_build(group)` is called with each group once built (its models loaded), before it runs anything - the
         first groups and every group rebuilt after a failure (fault drills, warm-ups)."""
-        import ray
+        from cos_ray.cluster.connect import connect
 
         if groups < 1:
             raise UsageError(f"groups: expected >= 1, got {groups}")
@@ -57,8 +43,7 @@ class Coordinator:
         self.workers = len(self.layout)
         self.model, self.device, self.lora, self.offload, self.timeouts = model, device, lora, offload, timeouts
         self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
-        if not ray.is_initialized():
-            ray.init(address=ray_address or os.environ.get("RAY_ADDRESS"))  # no address: a local cluster
+        connect(ray_address)  # `ray_address`, else $RAY_ADDRESS, else a fresh local cluster (see connect.py)
         self._groups = [None] * groups
         self._free = list(range(groups))
         self._lock = threading.Condition()
@@ -99,61 +84,43 @@ class Coordinator:
     # -- units ---------------------------------------------------------------------------------------------------
     def resolve(self, unit: Unit) -> Unit:
         """The unit with its layout made explicit: its own, else the default layout if it fits, else an even split."""
-        if unit.layout is None and sum(self.layout) == len(unit.seeds):
-            unit = dataclasses.replace(unit, layout=self.layout)
-        return unit.resolved(self.workers)
+        return unit.resolved(self.workers, default=self.layout)
+
+    def run_with_retries(self, unit: Unit, retries: int = 2) -> UnitOutcome:
+        """Run a unit, retrying infrastructure failures from step 0 on a fresh group up to `retries` times (see
+        `retry.py`); never raises. The outcome holds the resolved unit, the members or the error, and every attempt."""
+        from cos_ray.cluster.retry import run_with_retries
+
+        return run_with_retries(self, unit, retries)
 
     def run_unit(self, task, settings, seeds, *, ensemble=None, x0=None, program=None, layout=None) -> list:
-        """Run one unit and return its `MemberResult`s in member order (seed order). Raises what failed it."""
-        return self.run(Unit(task, settings, tuple(seeds), ensemble, x0, program, layout))
+        """One attempt of a unit made of these parts; its `MemberResult`s in member (seed) order. Raises what failed
+        it (an infrastructure failure as `RetriesExhausted`, after its one attempt)."""
+        outcome = self.run_with_retries(Unit(task, settings, tuple(seeds), ensemble, x0, program, layout), retries=0)
+        if not outcome.ok:
+            raise outcome.error
+        return outcome.members
 
-    def run(self, unit: Unit) -> list:
-        return self.run_placed(unit)[0]
+    def attempt(self, unit: Unit) -> tuple[list, list, Unit]:
+        """One attempt, for `retry.run_with_retries`: (members, the group's `WorkerInfo`s, the resolved unit).
 
-    def run_placed(self, unit: Unit) -> tuple[list, list, Unit]:
-        """`run`, saying where it ran: (members, its group's workers as `describe()` dicts, the resolved unit).
-
-        One attempt: an infrastructure failure (`ClusterError`) leaves the group torn down and is raised."""
+        Raises what failed it; an infrastructure failure (`ClusterError`) leaves the group torn down."""
         from cos_ray.cluster.errors import ClusterError
 
         unit = self.resolve(unit)
+        ready = unit.loaded()  # the task's inputs, read on the driver and sent to the workers
         index = self._acquire()
         try:
             group = self._groups[index]
             if group is None or not group.alive:  # torn down by an earlier failure: a fresh group, fresh workers
                 group = self._groups[index] = self._build(index)
             try:
-                return group.run(unit), list(group.info), unit
+                return group.run(ready), list(group.info), unit
             except ClusterError:
                 group.shutdown()  # the group is the unit of failure, whichever wait gave up (idempotent)
                 raise
         finally:
             self._release(index)
-
-    def run_with_retries(self, unit: Unit, retries: int = 2) -> UnitOutcome:
-        """Run a unit, retrying infrastructure failures from step 0 on a fresh group up to `retries` times (see
-        `retry.py`); never raises. The outcome holds the members or the error, and every attempt."""
-        from cos_ray.cluster.retry import run_with_retries
-
-        return run_with_retries(self, UnitOutcome(unit), retries)
-
-    def run_units(self, units, retries: int = 0) -> list[UnitOutcome]:
-        """Run many units, as many at once as there are groups; outcomes in the order of `units`, never raising."""
-        from cos_ray.cluster.retry import run_with_retries
-
-        outcomes = [UnitOutcome(unit) for unit in units]
-
-        def one(outcome: UnitOutcome) -> None:
-            try:
-                outcome.unit = self.resolve(outcome.unit)
-            except Exception as err:  # noqa: BLE001 - reported per unit
-                outcome.error = err
-                return
-            run_with_retries(self, outcome, retries)
-
-        with ThreadPoolExecutor(len(self._groups)) as pool:
-            list(pool.map(one, outcomes))
-        return outcomes
 
     def _acquire(self) -> int:
         with self._lock:

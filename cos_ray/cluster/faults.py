@@ -8,7 +8,8 @@ group built after a failure has fresh workers, hence no fault, unless `Coordinat
 - `PauseAt(step, seconds, signal)`: at `step`, write `signal` (a file path: "I am in the denoising loop") and sleep.
   The other members wait in the next collective: a stalled worker, or one the test kills while it sleeps.
 - `ExitAt(step)`: the worker's process exits at `step`, like a crash or the OOM killer.
-- `RaiseAt(step, message)`: a deterministic failure (`UsageError`) on this worker only, as bad input would be.
+- `RaiseAt(step, message, kind)`: a deterministic failure (`UsageError`, or `InputError` with `kind="input"`) on
+  this worker only, as bad input would be.
 - `NaNAt(point, step)`: the block at `point` (e.g. `blocks.19`, the block before a merged range) outputs NaN at
   `step` on this worker only; the merge spreads it to every member, which all fail with `NonFiniteMergeError`.
 """
@@ -101,16 +102,26 @@ class NaNAt:
 
 @dataclass(frozen=True)
 class RaiseAt:
-    """Raise a `UsageError` (a deterministic failure, as bad input would) at the start of `step` on this worker."""
+    """Raise a deterministic failure at the start of `step` on this worker: a `UsageError` (bad input given by the
+    user), or with `kind="input"` an `InputError` (a task's own file that cannot be used)."""
 
     step: int
     message: str = "injected bad input"
+    kind: str = "usage"  # "usage" | "input"
+
+    def __post_init__(self):
+        if self.kind not in ("usage", "input"):
+            from cos_ray.errors import UsageError
+
+            raise UsageError(f"RaiseAt.kind: expected 'usage' or 'input', got {self.kind!r}")
 
     def __call__(self, run) -> None:
-        from cos_ray.errors import UsageError
+        from cos_ray.errors import InputError, UsageError
+
+        error = InputError if self.kind == "input" else UsageError
 
         def fail():
-            raise UsageError(self.message)
+            raise error(self.message)
 
         _install(run, "blocks.0", _block_hook(self.step, fail), "raise")
 
@@ -126,9 +137,9 @@ def _clear(worker) -> None:
 
 def inject(group, index: int, fault) -> None:
     """Give worker `index` of `group` (a `WorkerGroup`) the fault for its next runs."""
-    group._call(group.workers[index].execute.remote(_add, fault), group.timeouts.control, "injecting a fault")
+    group._call("execute", [(_add, fault)], group.timeouts.control, "injecting a fault", at=[index])
 
 
 def clear(group) -> None:
     """Remove every fault from the group's workers."""
-    group._call([w.execute.remote(_clear) for w in group.workers], group.timeouts.control, "clearing faults")
+    group.execute(_clear, timeout=group.timeouts.control)

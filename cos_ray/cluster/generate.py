@@ -1,19 +1,17 @@
 """`cos-ray generate --workers N`: one task's seeds (an ensemble's members) on N Ray workers, written like `generate`.
 
 The driver imports neither torch nor diffusers: the workers load the model, run, and return numpy members; the run
-record (versions included) is made by a worker. Ray: `$RAY_ADDRESS` if set, else the cluster `ray.init()` finds or
-starts on this machine.
+record (versions included) is made by a worker. Ray: `$RAY_ADDRESS` if set, else a fresh local cluster
+(`cos_ray.cluster.connect`, as every driver).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from cos_ray.cluster import waits
-from cos_ray.cluster.layout import even_layout
 from cos_ray.cluster.waits import Timeouts
 from cos_ray.errors import UsageError
+from cos_ray.spec.layout import even_layout
 
 
 def generate_on_ray(model: str, task, settings, seed: int, out: Path, *, workers: int, ensemble=None, x0=None,
@@ -28,15 +26,19 @@ def generate_on_ray(model: str, task, settings, seed: int, out: Path, *, workers
         raise UsageError(f"--workers: expected 1..{len(seeds)} (one seed per worker at most) for {len(seeds)} "
                          f"seed(s), got {workers}; --ensemble N sets the number of seeds")
     layout = even_layout(len(seeds), workers)
-    import ray
+    from cos_ray.cluster.connect import connect
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)  # errors name the workers' logs
+    connect()
     with Coordinator(model, layout, device=device, gpus_per_worker=gpus_per_worker, timeouts=timeouts) as coordinator:
         members = coordinator.run_unit(task, settings, seeds, ensemble=ensemble, x0=x0, layout=layout)
-        first = coordinator.groups[0].workers[0]
-        record = waits.get(first.run_record.remote(task, settings, seeds, ensemble), timeouts.control, "run record")
-        record["workers"] = {"layout": list(layout), "info": coordinator.groups[0].info}
+        group = coordinator.groups[0]
+        [record] = group.execute(_run_record, task, settings, seeds, ensemble, members=1, timeout=timeouts.control)
+        record["workers"] = {"layout": list(layout), "info": [info.as_dict() for info in group.info]}
     videos = write_members(members, out, settings.fps)
     write_json(out / "settings.json", record)
     return videos
+
+
+def _run_record(worker, task, settings, seeds, ensemble) -> dict:
+    """On the first worker: the run record (versions are the worker's: it ran the model)."""
+    return worker.run_record(task, settings, seeds, ensemble)

@@ -8,15 +8,23 @@ stalls the whole group is torn down (`shutdown`); whoever owns it builds a fresh
 Placement: one bundle per worker, holding that worker's CPUs and GPUs. A bundle always lies on one node, so a
 worker's GPUs are strictly packed by construction (STRICT_PACK within a worker); the group's bundles are PACKed, on
 as few nodes as fit, to keep the all-reduce on NVLink/loopback where possible.
+
+One call path (as Ray Train's worker group): loading, describing, forming the process group, running a unit and
+`execute` all go through `_call` -> `_collect`, so every call meets the same failure classification. A deterministic
+error (a `CosRayError` that is not a `ClusterError`: bad input such as `InputError` / `UsageError`, NaN in a merged
+state) raised by every member keeps the group; anything else - an actor that died (even while idle between two
+units), a wait past its timeout, a broken NCCL/gloo collective - tears the group down and raises a `ClusterError`
+that the retry policy answers with a fresh group. A call on a group that was shut down raises `GroupFailed`.
 """
 
 from __future__ import annotations
 
 from cos_ray.cluster import waits
 from cos_ray.cluster.errors import ClusterError, GroupFailed
-from cos_ray.cluster.layout import split_seeds
+from cos_ray.cluster.outcome import WorkerInfo
 from cos_ray.cluster.waits import CHECK, Timeouts
-from cos_ray.errors import CosRayError
+from cos_ray.errors import CosRayError, UsageError
+from cos_ray.spec.layout import split_seeds
 
 _ACTOR_OPTIONS = dict(max_restarts=0, max_task_retries=0)  # the group, not Ray, handles failures
 
@@ -36,6 +44,7 @@ class WorkerGroup:
         self.size, self.name, self.timeouts = size, name, timeouts
         self.layout = None  # seeds per worker of the process group the workers are in now
         self.workers = []
+        self.info: list[WorkerInfo] = []  # per worker, in rank order
         bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
         self.placement = placement_group([dict(bundle) for _ in range(size)], strategy="PACK", name=name)
         try:
@@ -50,48 +59,69 @@ class WorkerGroup:
                 for i in range(size)
             ]
             if model is not None:
-                self.info = self._call([w.load.remote(model, device, lora, offload=offload) for w in self.workers], timeouts.load,
-                                       f"loading {model} on {size} worker(s)")
+                self.info = self._call("load", [(model, device, lora)] * size, timeouts.load,
+                                       f"loading {model} on {size} worker(s)", offload=offload)
             else:
-                self.info = self._call([w.describe.remote() for w in self.workers], timeouts.start, "starting workers")
+                self.info = self._call("describe", [()] * size, timeouts.start, "starting workers")
         except BaseException:
             self.shutdown()
             raise
+
+    def describe(self) -> list[WorkerInfo]:
+        """Each worker's `WorkerInfo` now, in rank order (asks the workers: a dead one breaks the group)."""
+        return self._call("describe", [()] * self.size, self.timeouts.control, "describing the workers")
 
     # -- process group -------------------------------------------------------------------------------------------
     def form(self, layout: tuple[int, ...]) -> None:
         """Join the first `len(layout)` workers into one process group (kept while the layout stays the same)."""
         if self.layout == tuple(layout):
             return
-        self._call([w.leave.remote() for w in self.workers], self.timeouts.control, "leaving the previous group")
+        self._call("leave", [()] * self.size, self.timeouts.control, "leaving the previous group")
         self.layout = None
-        members = self.workers[: len(layout)]
         address = None
         if len(layout) > 1:
-            address = self._call(members[0].open_store.remote(len(layout), self.timeouts.join), self.timeouts.join,
-                                 "opening the group's store on rank 0")
-        self._call(
-            [w.join.remote(list(layout), rank, address, self.timeouts.join, self.timeouts.collective)
-             for rank, w in enumerate(members)],
-            self.timeouts.join + 30, f"rendezvous of {len(layout)} worker(s) at {address}",
-        )
+            [address] = self._call("open_store", [(len(layout), self.timeouts.join)], self.timeouts.join,
+                                   "opening the group's store on rank 0")
+        self._call("join", [(list(layout), rank, address, self.timeouts.join, self.timeouts.collective)
+                            for rank in range(len(layout))],
+                   self.timeouts.join + 30, f"rendezvous of {len(layout)} worker(s) at {address}")
         self.layout = tuple(layout)
 
     # -- work ----------------------------------------------------------------------------------------------------
     def run(self, unit) -> list:
-        """Run a resolved `Unit` (explicit layout) in lockstep; members in member order. Raises on any failure."""
+        """Run a resolved, loaded `Unit` (explicit layout, task read) in lockstep; members in member order. Raises on
+        any failure (see `_collect`)."""
         self.form(unit.layout)
         slices = split_seeds(list(unit.seeds), unit.layout)
-        refs = [w.run.remote(unit.task, unit.settings, seeds, unit.ensemble, unit.x0, unit.program)
-                for w, seeds in zip(self.workers, slices)]
-        parts = self._collect(refs, self.timeouts.unit, f"unit {unit.task.task_id} seeds {list(unit.seeds)}")
+        parts = self._call("run", [(unit.task, unit.settings, seeds, unit.ensemble, unit.x0, unit.program)
+                                   for seeds in slices],
+                           self.timeouts.unit, f"unit {unit.task.task_id} seeds {list(unit.seeds)}")
         return [member for part in parts for member in part]
 
     def execute(self, fn, *args, members: int | None = None, timeout: float | None = None, **kwargs) -> list:
         """`fn(worker, *args, **kwargs)` on the first `members` workers (all by default), in lockstep."""
-        workers = self.workers[: members or self.size]
-        refs = [w.execute.remote(fn, *args, **kwargs) for w in workers]
-        return self._collect(refs, timeout or self.timeouts.unit, getattr(fn, "__name__", "execute"))
+        return self._call("execute", [(fn, *args)] * (members or self.size), timeout or self.timeouts.unit,
+                          getattr(fn, "__name__", "execute"), **kwargs)
+
+    def _call(self, method: str, args: list[tuple], timeout: float, what: str, *, at: list[int] | None = None,
+              **kwargs) -> list:
+        """The one way to call workers: `method(*args[k], **kwargs)` on the k-th worker called - the first `len(args)`
+        workers, or those at indices `at` - collected and classified by `_collect`. Raises `GroupFailed` on a group
+        that was shut down."""
+        if not self.alive:
+            raise GroupFailed(f"{self.name}: {what}: this group was shut down (a failure tore it down, or its owner "
+                              f"did); build a new one")
+        at = list(range(len(args))) if at is None else list(at)
+        if len(at) != len(args) or any(not 0 <= index < len(self.workers) for index in at):
+            raise UsageError(f"{self.name}: {what}: workers {at} asked for with {len(args)} argument list(s); "
+                             f"the group has {self.size}")
+        try:
+            refs = [getattr(self.workers[index], method).remote(*worker_args, **kwargs)
+                    for index, worker_args in zip(at, args)]
+        except BaseException:
+            self.shutdown()
+            raise
+        return self._collect(refs, timeout, what)
 
     def _collect(self, refs, timeout: float, what: str) -> list:
         """Wait for every member; a deterministic error on every member is re-raised, anything else breaks the group.
@@ -161,9 +191,6 @@ class WorkerGroup:
                     else:
                         deadline = min(deadline, time.monotonic() + self.timeouts.control)
         return [outcomes[ref] for ref in refs]
-
-    def _call(self, refs, timeout: float, what: str):
-        return waits.get(refs, timeout, f"{self.name}: {what}")
 
     # -- teardown ------------------------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -15,10 +15,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cos_ray.cluster.errors import ClusterError
+from cos_ray.cluster.outcome import Attempt, UnitOutcome
 
 
 class RetriesExhausted(ClusterError):
@@ -29,39 +29,27 @@ class RetriesExhausted(ClusterError):
         self.attempts = attempts
 
 
-@dataclass
-class Attempt:
-    """One try of a unit on one group."""
-
-    number: int  # 1, 2, ...
-    started: datetime
-    finished: datetime
-    error: BaseException | None = None  # None: the attempt succeeded
-
-    @property
-    def seconds(self) -> float:
-        return (self.finished - self.started).total_seconds()
-
-
 def retryable(err: BaseException) -> bool:
     """An infrastructure failure: the same unit may succeed on a fresh group."""
     return isinstance(err, ClusterError) and not isinstance(err, RetriesExhausted)
 
 
-def run_with_retries(coordinator, outcome, retries: int):
-    """Fill `outcome` (a `UnitOutcome` of `coordinator`) by running its unit, retrying infrastructure failures.
+def run_with_retries(coordinator, unit, retries: int) -> UnitOutcome:
+    """The `UnitOutcome` of running `unit` on `coordinator`'s groups (`coordinator.attempt`), retrying
+    infrastructure failures.
 
-    Never raises (but for KeyboardInterrupt and the like): the unit's members, or its error, land on `outcome`, with
+    Never raises (but for KeyboardInterrupt and the like): the unit's members, or its error, land on the outcome, with
     every attempt in `outcome.attempts`.
     """
     if retries < 0:
         from cos_ray.errors import UsageError
 
         raise UsageError(f"retries: expected >= 0, got {retries}")
+    outcome = UnitOutcome(unit)
     for number in range(1, retries + 2):
         started = _now()
         try:
-            members, workers, resolved = coordinator.run_placed(outcome.unit)
+            members, workers, resolved = coordinator.attempt(unit)
         except Exception as err:  # noqa: BLE001 - reported on the outcome
             outcome.attempts.append(Attempt(number, started, _now(), err))
             if not retryable(err):

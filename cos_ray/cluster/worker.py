@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from cos_ray.cluster.outcome import WorkerInfo
+
 
 class SeedWorker:
     """One member of a worker group: its model, its place in the group's process group, and its seeds' runs."""
@@ -34,7 +36,7 @@ class SeedWorker:
 
     # -- model ---------------------------------------------------------------------------------------------------
     def load(self, model: str, device: str | None = None, lora: dict | None = None, shard: list | None = None,
-             offload: bool = False) -> dict:
+             offload: bool = False) -> WorkerInfo:
         """Load `model` through the loader (once); returns `describe()`.
 
         With several GPUs visible to this actor (`gpus_per_worker` > 1; Ray sets its CUDA_VISIBLE_DEVICES), each expert
@@ -62,27 +64,27 @@ class SeedWorker:
         self.shard = list(devices or [])
         return self.describe()
 
-    def describe(self) -> dict:
-        """Where this worker runs and what it holds (for logs, errors and run records)."""
+    def describe(self) -> WorkerInfo:
+        """Where this worker runs and what it holds (for logs, errors, run records and the runs table)."""
         import ray
         import torch
 
         from cos_ray.provenance import software_versions
 
         model = self.model
-        return {
-            "node": ray.util.get_node_ip_address(),
-            "pid": os.getpid(),
-            "device": self.device,
-            "gpus": [str(gpu) for gpu in ray.get_gpu_ids()],
-            "shard": [str(device) for device in self.shard],
-            "threads": torch.get_num_threads(),
-            "versions": software_versions(),
-            "model": None if model is None else {
+        return WorkerInfo(
+            node=ray.util.get_node_ip_address(),
+            pid=os.getpid(),
+            device=self.device,
+            gpus=tuple(str(gpu) for gpu in ray.get_gpu_ids()),
+            shard=tuple(str(device) for device in self.shard),
+            threads=torch.get_num_threads(),
+            versions=software_versions(),
+            model=None if model is None else {
                 "name": model.name, "family": model.family, "lora": model.lora, "device": model.device,
                 "dtype": str(model.dtype).removeprefix("torch."), "offload": model.offload,
             },
-        }
+        )
 
     # -- process group -------------------------------------------------------------------------------------------
     def open_store(self, world_size: int, timeout_s: float) -> str:

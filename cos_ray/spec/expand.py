@@ -6,7 +6,7 @@ values gives the old units plus only the new ones - so a resubmission skips what
 
 from __future__ import annotations
 
-from cos_ray.cluster.layout import even_layout
+from cos_ray.spec.layout import even_layout
 from cos_ray.spec.load import Spec
 from cos_ray.spec.methods import MethodContext, latent_frames
 from cos_ray.spec.unit import Unit, identity_of, unit_id
@@ -24,6 +24,27 @@ def resolved_params(method, num_layers: int, steps: int, source=None) -> dict:
     if source is not None:
         params["source"] = source.identity
     return params
+
+
+def engine_configs(method, x0, probes: dict, source=None) -> dict:
+    """What the engine runs for a method: `ensemble` (EnsembleConfig or None), `x0` (X0Config or None) and `program`
+    (perturbation, energy and sensitivity probes, run B of a swap as its TaskRef - read when the unit runs)."""
+    from cos_ray.probes.program import Program
+
+    field = f"methods.{method.name}"
+    fields = dict(method.program(field))
+    if source is not None:
+        fields["swap_source"] = source
+    energy = probes.get("energy")
+    if energy is not None:
+        from cos_ray.probes.configs import EnergyConfig
+
+        fields["energy"] = EnergyConfig(layers=energy["layers"], steps=energy["steps"], max_side=energy["max_side"],
+                                        field="probes.energy")
+    if probes.get("sensitivity") is not None:
+        fields["sensitivity"] = probes["sensitivity"]
+    return {"ensemble": method.config(field), "x0": x0.config() if x0 is not None else None,
+            "program": Program(**fields) if fields else None}
 
 
 def model_identity_of(spec: Spec) -> dict:
@@ -55,13 +76,15 @@ def iter_units(spec: Spec, model_identity: dict | None = None):
                 params = resolved_params(method, point.num_layers, steps, source)
                 shown = method.params() if source is None else {**method.params(), "source_task": source.task_id}
                 applied = probes.resolved(point.num_layers, steps, method.perturbs) if probes is not None else {}
+                configs = engine_configs(method, x0, applied, source)  # resolved once, for every seed
                 for seed in point.spec.seed_list:
                     seeds = tuple(method.member_seeds(seed))
                     layout = even_layout(len(seeds), workers)
-                    ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout, x0,
-                                        applied)
+                    ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout,
+                                        configs["x0"], applied)
                     uid = unit_id(ident)
                     if uid not in seen:
                         seen.add(uid)
-                        yield Unit(uid, spec.model.name, task, method.name, shown, seeds, point.settings,
-                                   layout, x0, method, ident, applied, source)
+                        yield Unit(task, point.settings, seeds, layout=layout, unit_id=uid,
+                                   model=spec.model.name, method=method.name, params=shown,
+                                   method_spec=method, identity=ident, probes=applied, **configs)

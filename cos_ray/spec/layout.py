@@ -1,7 +1,8 @@
 """The worker layout of a unit: how many of its seeds each worker holds, e.g. (1, 1, 1), (3,), (2, 1).
 
 Worker k holds a contiguous slice of the members, so member order = seed order = worker order. The layout is part of a
-unit's identity: a worker runs its seeds as one batch, and batching changes the last bits of the results.
+unit's identity: a worker runs its seeds as one batch, and batching changes the last bits of the results. It lives with
+the unit (expansion gives every unit its layout); the cluster only checks it against its groups and splits the seeds.
 """
 
 from __future__ import annotations
@@ -41,7 +42,3 @@ def split_seeds(seeds: list[int], layout: tuple[int, ...]) -> list[list[int]]:
         start += count
     return slices
 
-
-def offsets(layout: tuple[int, ...]) -> list[int]:
-    """Index of each worker's first member among the unit's members."""
-    return [sum(layout[:index]) for index in range(len(layout))]

@@ -8,30 +8,11 @@ from __future__ import annotations
 
 import io
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from cos_ray.store.location import Store
 from cos_ray.store.rows import run_row, step_rows
 from cos_ray.store.write import write_media
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a unit ran: its group's workers (`describe()` dicts, in rank order) and its seeds per worker."""
-
-    workers: list  # [{"node", "pid", "device", ...}]
-    layout: tuple[int, ...]
-
-    def worker_of(self, member: int) -> dict:
-        """The worker that ran member `member` (members are split over workers in rank order)."""
-        bound = 0
-        for rank, count in enumerate(self.layout):
-            bound += count
-            if member < bound:
-                return self.workers[rank] if rank < len(self.workers) else {}
-        return {}
 
 
 def task_references(task_input, family: str | None):
@@ -43,22 +24,25 @@ def task_references(task_input, family: str | None):
     return references(task_input, family)
 
 
-def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Placement, started: datetime,
-                 finished: datetime, fps: int, provenance: dict | None = None) -> tuple[list[dict], list[dict], list[dict]]:
-    """(runs rows, steps rows, layers rows) for a finished unit, after writing its members' media to the store.
+def unit_results(store: Store, outcome, sweep_id: str, fps: int,
+                 provenance: dict | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """(runs rows, steps rows, layers rows) for a finished unit's `UnitOutcome` (cos_ray.cluster.outcome), after
+    writing its members' media to the store.
 
     `provenance`: the columns the sweep's runs share (`cos_ray.provenance.sweep_provenance`)."""
     from cos_ray.provenance import run_provenance
     from cos_ray.tasks.trajectory_scores import score_trajectory
 
+    unit = outcome.unit
     refs = task_references(unit.task.load(), unit.task.family)
-    duration = (finished - started).total_seconds()
+    started, finished, duration = outcome.started, outcome.finished, outcome.seconds
     runs, steps, layers = [], [], []
+    members = outcome.members
     for member_index, member in enumerate(members):
         run_id = f"{unit.unit_id}-{member_index}"
         media = write_member_media(store, unit.unit_id, member_index, member, fps)
         scored = score_trajectory(member, refs) if refs is not None else None
-        worker = placement.worker_of(member_index)
+        worker = outcome.worker_of(member_index)
         runs.append(run_row(
             unit, member_index, sweep_id,
             score=None if scored is None else scored["score"],
@@ -66,8 +50,8 @@ def unit_results(store: Store, unit, members: list, sweep_id: str, placement: Pl
             scores=None if scored is None else scored["dimensions"],
             lock_in_step=None if scored is None else scored["first_stable_step"],
             flips=None if scored is None else scored["flips"],
-            duration_s=duration, worker=f"{worker.get('node', '?')}:{worker.get('pid', '?')}",
-            device=worker.get("device"), started_at=started, finished_at=finished, **media,
+            duration_s=duration, worker=worker.address if worker is not None else "?:?",
+            device=worker.device if worker is not None else None, started_at=started, finished_at=finished, **media,
             **run_provenance(unit, worker, provenance or {}),
         ))
         step_scores = {} if scored is None else {step: pair[0] for step, pair in scored["step_scores"].items()}

@@ -9,7 +9,6 @@ state) fail the unit at once. When no unit is left to run, the store is compacte
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -135,20 +134,20 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
     shared = sweep_provenance(spec)
     progress = SweepProgress(len(todo), report.skipped, enabled=show)
 
-    def record(unit, attempt: _Attempt) -> None:
-        ok, seconds, error = _record(store, unit, attempt, report.sweep_id, shared)
+    def record(outcome) -> None:
+        ok, error = _record(store, outcome, report.sweep_id, shared)
         report.done += ok
         report.failed += not ok
-        progress.unit_ended(unit.unit_id, ok, seconds, error)
+        progress.unit_ended(outcome.unit.unit_id, ok, outcome.seconds, error)
 
-    model_units = [unit for unit in todo if unit.method_spec is None or unit.method_spec.runs_model]
+    model_units = [unit for unit in todo if unit.runs_model]
     progress.start()
     try:
         for unit in todo:
-            if unit not in model_units:
+            if not unit.runs_model:
                 _stop_if_requested()
                 progress.unit_started()
-                record(unit, _attempt_trivial(unit))
+                record(_run_trivial(unit))
         if model_units:
             _run_on_groups(spec, model_units, retries, timeouts, progress, record)
     finally:
@@ -157,11 +156,12 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
 
 def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, record) -> None:
     """Feed model units to the worker groups, as many at once as there are groups; `record` each as it ends."""
+    from cos_ray.cluster.connect import connect, fit_groups
     from cos_ray.cluster.coordinator import Coordinator
 
-    connect_ray()
-    groups = min(len(units), spec.model.groups or fit_groups(spec.model))
+    connect()
     model = spec.model
+    groups = min(len(units), model.groups or fit_groups(model.workers, model.gpus_per_worker))
     coordinator = Coordinator(model.name, (1,) * model.workers, groups=groups, lora=model.lora, offload=model.offload,
                               gpus_per_worker=model.gpus_per_worker, timeouts=timeouts)
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
@@ -171,99 +171,52 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
         while queue or pending:
             while queue and len(pending) < groups:  # submit as groups free up, so `running` counts real work
                 unit = queue.pop(0)
-                pending[pool.submit(_attempt, coordinator, unit, retries)] = unit
+                pending[pool.submit(coordinator.run_with_retries, unit, retries)] = unit
                 progress.unit_started()
             ended, _ = wait(pending, timeout=WAKE_S, return_when=FIRST_COMPLETED)
             _stop_if_requested()
             for future in ended:
-                unit = pending.pop(future)
-                record(unit, future.result())
+                pending.pop(future)
+                record(future.result())  # the unit's UnitOutcome (run_with_retries never raises)
     finally:
         coordinator.shutdown()  # on Ctrl-C too: killing the workers unblocks the threads waiting on them
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-@dataclass
-class _Attempt:
-    members: list | None
-    workers: list
-    layout: tuple
-    started: datetime
-    finished: datetime
-    error: BaseException | None = None
-
-
-def _attempt(coordinator, unit, retries: int) -> _Attempt:
-    """Run a unit with the cluster's retry policy (`cos_ray.cluster.retry`); never raises. Times: the last attempt."""
-    outcome = coordinator.run_with_retries(unit.cluster_unit(), retries)
-    last = outcome.attempts[-1]
-    if outcome.ok:
-        return _Attempt(outcome.members, outcome.workers, outcome.unit.layout, last.started, last.finished)
-    return _Attempt(None, [], unit.layout, last.started, last.finished, outcome.error)
-
-
-def _attempt_trivial(unit) -> _Attempt:
-    """A trivial baseline's unit, made here (`cos_ray.sweep.trivial`); never raises."""
+def _run_trivial(unit):
+    """A trivial baseline's `UnitOutcome`, made here (`cos_ray.sweep.trivial`); never raises."""
+    from cos_ray.cluster.outcome import Attempt, UnitOutcome
     from cos_ray.sweep.trivial import run_trivial
 
+    outcome = UnitOutcome(unit)
     started = datetime.now(timezone.utc)
     try:
-        members, workers = run_trivial(unit)
+        outcome.members, outcome.workers = run_trivial(unit)
     except Exception as err:  # noqa: BLE001 - reported as the unit's failure
-        return _Attempt(None, [], unit.layout, started, datetime.now(timezone.utc), err)
-    return _Attempt(members, workers, (len(unit.seeds),), started, datetime.now(timezone.utc))
+        outcome.error = err
+    outcome.attempts.append(Attempt(1, started, datetime.now(timezone.utc), outcome.error))
+    return outcome
 
 
-def _record(store, unit, attempt: _Attempt, sweep_id: str, shared: dict) -> tuple[bool, float, str | None]:
-    """Write the unit's rows (its results, or one failed row per member); (ok, seconds, error).
+def _record(store, outcome, sweep_id: str, shared: dict) -> tuple[bool, str | None]:
+    """Write the unit's rows (its results, or one failed row per member); (ok, error).
 
     `shared`: the provenance columns of every run of this submission."""
     from cos_ray.store.rows import failed_rows
     from cos_ray.store.write import write_unit
-    from cos_ray.sweep.results import Placement, unit_results
+    from cos_ray.sweep.results import unit_results
 
-    seconds = (attempt.finished - attempt.started).total_seconds()
-    error = attempt.error
+    unit, error = outcome.unit, outcome.error
     if error is None:
         try:
-            runs, steps, layers = unit_results(store, unit, attempt.members, sweep_id, Placement(attempt.workers,
-                                       attempt.layout), attempt.started, attempt.finished, unit.settings.fps,
-                                               shared)
+            runs, steps, layers = unit_results(store, outcome, sweep_id, unit.settings.fps, shared)
         except CosRayError as err:  # e.g. a task whose references cannot be read: the unit fails, with why
             error = err
         else:
             write_unit(store, unit.unit_id, runs, steps, layers)
-            return True, seconds, None
+            return True, None
     message = f"{type(error).__name__}: {error}"
-    write_unit(store, unit.unit_id, failed_rows(unit, sweep_id, message, duration_s=seconds,
-                                                started_at=attempt.started, finished_at=attempt.finished, **shared))
-    return False, seconds, message
+    write_unit(store, unit.unit_id, failed_rows(unit, sweep_id, message, duration_s=outcome.seconds,
+                                                started_at=outcome.started, finished_at=outcome.finished, **shared))
+    return False, message
 
-
-def connect_ray() -> None:
-    """This process's Ray: the job's cluster inside a Ray Job (`RAY_ADDRESS`), else a fresh embedded one."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    import signal
-    import threading
-
-    on_term = signal.getsignal(signal.SIGTERM)
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
-    if callable(on_term) and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_term)  # ray.init installs its own SIGTERM handler (log and die): keep ours
-
-
-def fit_groups(model) -> int:
-    """Worker groups the cluster fits now: by GPUs for GPU workers, else one CPU core per CPU worker (at least 1)."""
-    import ray
-
-    resources = ray.cluster_resources()
-    if model.gpus_per_worker:
-        return max(1, int(resources.get("GPU", 0) // (model.workers * model.gpus_per_worker)))
-    return max(1, int(resources.get("CPU", 1) // model.workers))

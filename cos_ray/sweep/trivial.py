@@ -43,11 +43,12 @@ def trivial_video(method: str, task, frames: int):
     raise UsageError(f"method {method!r} is not a trivial baseline (first_frame, ground_truth)")
 
 
-def run_trivial(unit) -> tuple[list[TrivialMember], list[dict]]:
-    """(members, the 'workers' that made them: this driver) for a unit of a trivial method."""
+def run_trivial(unit) -> tuple[list[TrivialMember], list]:
+    """(members, the 'worker' that made them all: this driver, as a `WorkerInfo`) for a unit of a trivial method."""
+    from cos_ray.cluster.outcome import WorkerInfo
     from cos_ray.provenance import software_versions
 
     video = trivial_video(unit.method, unit.task.load(), unit.settings.frames)
     members = [TrivialMember(seed, index, video) for index, seed in enumerate(unit.seeds)]
-    driver = {"node": socket.gethostname(), "pid": os.getpid(), "device": "none", "versions": software_versions()}
+    driver = WorkerInfo(node=socket.gethostname(), pid=os.getpid(), device="none", versions=software_versions())
     return members, [driver]

@@ -1,0 +1,46 @@
+"""The one way this process connects to Ray: an address, else `$RAY_ADDRESS`, else a fresh local cluster.
+
+Every driver (a sweep, `cos-ray generate --workers`, `cos-ray verify`, the coordinator made by hand) goes through
+`connect`, so they all see the same options: no dashboard for an embedded cluster, no worker logs streamed to the
+driver (errors name the workers' log files instead, see `waits.CHECK`), Ray's logging setup left alone, and this
+process's own SIGTERM handler kept (`ray.init` installs one that logs and dies, which would skip the sweep's
+"interrupted" record). A process already connected is left as it is: tests connect once per session.
+
+`address="local"` (what an unset address means here) always starts a fresh cluster, never joins one that happens to
+run on this machine: a sweep run without an address must not land on somebody else's cluster.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
+    """Connect to Ray once: `address`, else `$RAY_ADDRESS`, else a fresh local cluster (`num_cpus` for it only)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    import signal
+    import threading
+
+    on_term = signal.getsignal(signal.SIGTERM)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    options = dict(log_to_driver=False, configure_logging=False)
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
+    if callable(on_term) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)  # keep ours (see the module's docstring)
+
+
+def fit_groups(workers: int, gpus_per_worker: float = 0) -> int:
+    """Worker groups of `workers` workers the connected cluster fits now: by GPUs for GPU workers, else one CPU core
+    per CPU worker (at least 1)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    if gpus_per_worker:
+        return max(1, int(resources.get("GPU", 0) // (workers * gpus_per_worker)))
+    return max(1, int(resources.get("CPU", 1) // workers))
