@@ -75,20 +75,20 @@ def dashboard(out, port, address, token, sql_timeout, sql_memory):
         _size(sql_memory)
     except Exception as err:  # UsageError naming the value
         fail(f"--sql-memory: {err}")
-    env = {**os.environ, TIMEOUT_ENV: f"{sql_timeout:g}", MEMORY_ENV: sql_memory}
+    os.environ.update({TIMEOUT_ENV: f"{sql_timeout:g}", MEMORY_ENV: sql_memory})  # read by the app, in the child
     if is_loopback(address):
         click.echo(f"cos-ray dashboard: http://{address}:{port}  (store {store.uri}; Ctrl-C stops it)")
         try:
-            code = subprocess.call(streamlit_command(out, port, address), env=env)
+            code = subprocess.call(streamlit_command(out, port, address))
         except KeyboardInterrupt:
             code = 130
         sys.exit(code)
 
-    token = token or os.environ.get(TOKEN_ENV) or new_token()
+    token = token or os.environ.pop(TOKEN_ENV, None) or new_token()  # not passed on to Streamlit
     if len(token) < 8:
         fail("--token: expected at least 8 characters")
     inner = _free_loopback_port()
-    child = subprocess.Popen(streamlit_command(out, inner, "127.0.0.1"), env={**env, TOKEN_ENV: ""})
+    child = subprocess.Popen(streamlit_command(out, inner, "127.0.0.1"))
     shown = socket.gethostname() if address in ("0.0.0.0", "::", "") else address
     click.echo(f"cos-ray dashboard: http://{shown}:{port}/?token={token}\n  bound to {address}: every request needs "
                f"this token (open the URL once; a cookie keeps it). Store {store.uri}; Ctrl-C stops it.")
