@@ -59,5 +59,18 @@ def generate(model: LoadedModel, task: TaskInput, settings: SamplerSettings, see
     seeds = ensemble.member_seeds(seed) if ensemble is not None else [seed]
     members = run_trajectory(model, task, settings, seeds, ensemble=ensemble, x0=x0, progress=True)
     videos = write_members(members, out, settings.fps)
-    write_json(out / "settings.json", run_record(model, task, settings, seeds, ensemble))
+    record = run_record(model, task, settings, seeds, ensemble)
+    if len(members) > 1:
+        record["answer"] = ensemble_answer(members)
+    write_json(out / "settings.json", record)
     return videos
+
+
+def ensemble_answer(members) -> dict:
+    """Which output is the ensemble's answer: every member's own (`member-K/`), and the consensus - the member whose
+    final x̂0 is nearest the members' mean (`cos_ray.probes.consensus`)."""
+    from cos_ray.probes.consensus import consensus
+
+    chosen, distances = consensus([member.final_latent.float().cpu().numpy() for member in members])
+    return {"members": [f"member-{member.member}" for member in members],
+            "consensus": f"member-{members[chosen].member}", "x0_to_mean": distances}
