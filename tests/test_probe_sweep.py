@@ -56,6 +56,27 @@ def test_swap_units_name_run_b_by_its_content():
     assert (program.swap.layer, program.swap.step, program.swap.mode) == (20, (0,), "update") and program.swap_source.prompt
 
 
+def test_swap_modes_step_ranges_and_regions_from_the_spec(tmp_path):
+    from PIL import Image
+
+    from cos_ray.errors import UsageError
+
+    (unit, *_) = units_of(methods=[{"swap": {"layer": 20, "steps": "0-2", "mode": "stream"}}])
+    assert (unit.params["step"], unit.params["mode"], unit.params["region"]) == ([0, 1, 2], "stream", "all")
+    assert unit.program.swap.step == (0, 1, 2)  # one unit swapping at every step of the range
+    update = units_of(methods=[{"swap": {"layer": 20}}])[0]
+    assert update.params["mode"] == "update" and update.unit_id != unit.unit_id  # the default mode, in the id
+    Image.new("L", (64, 64), 255).save(tmp_path / "mask.png")
+    masked = units_of(methods=[{"swap": {"layer": 20, "region": str(tmp_path / "mask.png")}}])[0]
+    assert masked.program.swap.region == str(tmp_path / "mask.png") and masked.unit_id != update.unit_id
+    for swap, message in [({"layer": 20, "mode": "sideways"}, "methods[0].swap.mode: expected one of stream, update"),
+                          ({"layer": 20, "region": "nope.png"}, "methods[0].swap.region: mask image"),
+                          ({"layer": 20, "step": 1, "steps": "0-2"}, "methods[0].swap.steps: give step"),
+                          ({"layer": 20, "steps": "0-9"}, "methods[0].swap.steps: '0-9' reaches step 9")]:
+        with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            units_of(methods=[{"swap": swap}])
+
+
 def test_probes_apply_where_they_can_and_enter_the_ids():
     plain = units_of(methods=["baseline", {"noise_at_step": {"step": 1}}])
     sens = units_of(methods=["baseline", {"noise_at_step": {"step": 1}}], probes={"sensitivity": "latents"})

@@ -332,8 +332,9 @@ class SwapSpec(MethodSpec, SpecNode):
         else:
             problems = list(_indices(self.steps, context.steps, f"{path}.steps", "step")[1])
         problems += _indices(self.layer, context.num_layers, f"{path}.layer", "layer")[1]
-        if self.region not in ("all", "foreground") and not (context.base / self.region).is_file():
-            problems.append((f"{path}.region", f"mask image {context.base / self.region} not found (expected all, "
+        base = Path(context.base or ".")
+        if self.region not in ("all", "foreground") and not (base / self.region).is_file():
+            problems.append((f"{path}.region", f"mask image {base / self.region} not found (expected all, "
                                                "foreground or the path of a mask image, relative to the spec file)"))
         source, where = self.source_spec, f"{path}.source"
         tasks = context.tasks
@@ -353,7 +354,7 @@ class SwapSpec(MethodSpec, SpecNode):
         layers, _ = _indices(self.layer, context.num_layers, "layer", "layer")
         region = self.region
         if region not in ("all", "foreground"):
-            region = str((context.base / region).resolve())
+            region = str((Path(context.base or ".") / region).resolve())
         common = dict(source=self.source_spec, region=region)
         if self.steps is not None:
             steps, _ = _indices(self.steps, context.steps, "steps", "step")
