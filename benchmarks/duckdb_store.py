@@ -1,9 +1,10 @@
-"""DuckDB over the results store: mean score by method and per-step curves, compacted vs. uncompacted.
+"""DuckDB over the Delta results store: mean score by method and per-step curves, compacted vs. uncompacted.
 
-A synthetic store of 10^5 runs and 5·10^6 step rows (50 steps per run) is written as a sweep writes it - one runs
-file and one steps file per unit, atomically - then compacted with `cos_ray.store.compact.compact_store`. Each query
-goes through `cos_ray.store.query.run_sql`, as `cos-ray sql` does: list the files, register the views, run.
-Target: < 1 s per query on the compacted store.
+A synthetic store of 10^5 runs and 5·10^6 step rows (50 steps per run) is committed as a sweep commits it - per
+unit, a merge into steps then a merge into runs (`cos_ray.store.write.write_unit`) - then compacted with
+`cos_ray.store.compact.compact_store` (optimize + vacuum). Each query goes through `cos_ray.store.query.run_sql`, as
+`cos-ray sql` does: open the tables' newest versions, register the views, run. Also timed: the damage check a resume
+runs first (`cos_ray.store.damage.check_store`: every data file read). Target: < 1 s per query on the compacted store.
 
     python benchmarks/duckdb_store.py [--runs 100000] [--steps 50] [--runs-per-unit 10] [--repeats 3]
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from cos_ray.store.compact import compact_store
+from cos_ray.store.damage import check_store
 from cos_ray.store.location import Store
 from cos_ray.store.query import run_sql
 from cos_ray.store.write import write_unit
@@ -64,13 +66,19 @@ def synthetic(runs: int, steps: int, runs_per_unit: int, seed: int = 0) -> tuple
 
 
 def write_units(store: Store, runs: pa.Table, steps: pa.Table, steps_per_run: int, runs_per_unit: int) -> int:
-    """One runs file and one steps file per unit, as a sweep writes them."""
+    """One steps commit and one runs commit per unit, as a sweep commits them; prints the pace as it goes."""
     units = runs.num_rows // runs_per_unit
     unit_ids = runs.column("unit_id")
+    start_s = last = time.perf_counter()
     for index in range(units):
         start = index * runs_per_unit
         write_unit(store, unit_ids[start].as_py(), runs.slice(start, runs_per_unit),
                    steps.slice(start * steps_per_run, runs_per_unit * steps_per_run))
+        if (index + 1) % 1000 == 0:
+            now = time.perf_counter()
+            print(f"  {index + 1:,} units committed, {(now - last) / 1000 * 1e3:.0f} ms per unit over the last "
+                  f"1,000 ({now - start_s:.0f} s so far)", flush=True)
+            last = now
     return units
 
 
@@ -87,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=50, help="steps per run (steps rows = runs x steps)")
-    parser.add_argument("--runs-per-unit", type=int, default=10, help="runs per unit file: files per table = runs / this")
+    parser.add_argument("--runs-per-unit", type=int, default=10, help="runs per unit: commits per table = runs / this")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", help="where to write the store (default: a temporary folder, removed after)")
     args = parser.parse_args()
@@ -100,19 +108,26 @@ def main() -> None:
         units = write_units(store, runs, steps, args.steps, args.runs_per_unit)
         write_s = time.perf_counter() - start
         print(f"store: {runs.num_rows:,} runs, {steps.num_rows:,} step rows, {units:,} units "
-              f"({units:,} files per table), written in {write_s:.1f} s")
+              f"({units:,} commits and files per table), committed in {write_s:.1f} s")
+        start = time.perf_counter()
+        assert not check_store(store, ["runs", "steps"])
+        print(f"damage check (every data file read), uncompacted: {time.perf_counter() - start:.1f} s")
 
         results = {}
         for name, sql in QUERIES.items():
             results[name] = [timed(store, sql, args.repeats)]
         start = time.perf_counter()
-        compact_store(store)
+        compacted = [c for c in compact_store(store) if c.table in ("runs", "steps")]
         compact_s = time.perf_counter() - start
-        print(f"compaction: {compact_s:.1f} s -> 1 file per table")
+        print(f"compaction: {compact_s:.1f} s -> {', '.join(f'{c.table} {c.files_after}' for c in compacted)} "
+              f"file(s)")
+        start = time.perf_counter()
+        assert not check_store(store, ["runs", "steps"])
+        print(f"damage check, compacted: {time.perf_counter() - start:.1f} s")
         for name, sql in QUERIES.items():
             results[name].append(timed(store, sql, args.repeats))
 
-        print(f"\nmedian of {args.repeats}, each a fresh connection (list files, register views, query):\n")
+        print(f"\nmedian of {args.repeats}, each a fresh connection (open the tables, register the views, query):\n")
         print("| query | uncompacted | compacted | ratio |")
         print("|---|---|---|---|")
         for name, ((slow, slow_answer), (fast, fast_answer)) in results.items():

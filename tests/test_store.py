@@ -235,3 +235,15 @@ def test_bad_keys_are_refused(tmp_path):
     with pytest.raises(ValueError):
         Store(tmp_path).table_uri("nosuch")
     assert pa.types.is_timestamp(RUNS.field("started_at").type)
+
+
+def test_a_new_attempt_replaces_the_rows_of_an_earlier_one(tmp_path):
+    from cos_ray.store.write import commit_rows
+
+    store = Store(tmp_path)
+    write_fake_unit(store, "u0")
+    records = [{"step": s, "timestep": 1.0, "sigma": 1.0, "expert": "high"} for s in range(3)]
+    commit_rows(store, "steps", step_rows("u1-0", "u1", records), scope="u1")  # killed before its runs commit
+    write_unit(store, "u1", failed_rows(FakeUnit("u1"), "sweep", "boom"))  # the next attempt failed: no steps
+    assert sorted(delta_rows(tmp_path / "steps", ["unit_id"]).column("unit_id").to_pylist()) == ["u0"] * 3
+    assert failed_units(store) == {"u1"}

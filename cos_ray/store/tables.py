@@ -87,6 +87,34 @@ def committing(operation, what: str):
     raise AssertionError("unreachable")
 
 
+def dataset(store: Store, delta, unit_id: str | None = None):
+    """A pyarrow dataset of the table version's data files (of the files that may hold `unit_id`'s rows, by the
+    log's statistics, if given).
+
+    Built from the log's file list and schema: delta-rs's own `to_pyarrow_dataset()` costs ~3 ms per file (2 s for
+    600 files), this ~4 ms in all. Tables that need a Delta reader feature (deletion vectors, column mapping) or
+    are partitioned go through `to_pyarrow_dataset()`."""
+    import pyarrow.dataset as ds
+
+    if delta.protocol().min_reader_version > 1 or delta.metadata().partition_columns:
+        return delta.to_pyarrow_dataset()
+    schema = pa.schema(delta.schema().to_arrow())
+    if unit_id is None:
+        uris = delta.file_uris()
+    else:
+        root = delta.table_uri.rstrip("/")
+        uris = [f"{root}/{a['path']}" for a in add_actions(delta)
+                if a.get("min.unit_id") is None or a["min.unit_id"] <= unit_id <= a["max.unit_id"]]
+    return ds.dataset([_fs_path(uri) for uri in uris], format="parquet", filesystem=store.fs, schema=schema)
+
+
+def _fs_path(uri: str) -> str:
+    """A data file's URI as a path on the store's pyarrow filesystem (no scheme)."""
+    from urllib.parse import unquote
+
+    return unquote(uri.split("://", 1)[1]) if "://" in uri else uri
+
+
 def add_actions(delta) -> list[dict]:
     """The table version's data files: path (relative), num_records, and min/max statistics of each column."""
     return pa.table(delta.get_add_actions(flatten=True)).to_pylist()

@@ -1,6 +1,6 @@
 """DuckDB views `sweeps`, `runs`, `steps`, `layers` over the store's Delta tables, each pinned to one version.
 
-Each view scans `DeltaTable(...).to_pyarrow_dataset()` of the version current when the view was made: a commit or
+Each view scans the data files of the table version current when the view was made (`tables.dataset`): a commit or
 a compaction during a query cannot change its answer. Local and remote stores read the same way (DuckDB's httpfs
 cannot be fetched here). A table with no commit yet is an empty relation with every core column and its type.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cos_ray.store.location import Store
 from cos_ray.store.schema import TABLES, to_table
-from cos_ray.store.tables import open_table
+from cos_ray.store.tables import dataset, open_table
 
 
 def tables_in(sql: str) -> list[str]:
@@ -31,7 +31,7 @@ def register_views(connection, store: Store, tables=None) -> dict[str, int | Non
             connection.register(relation, to_table(table, []))
             versions[table] = None
         else:
-            connection.register(relation, delta.to_pyarrow_dataset())
+            connection.register(relation, dataset(store, delta))
             versions[table] = delta.version()
         connection.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {relation}")
     return versions
