@@ -19,6 +19,17 @@ TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]  #
 
 
 @pytest.fixture(scope="module")
+def settings(tiny_settings):
+    """Short trajectories (4 steps, 5 frames, both experts run): equality is checked per step, not per length."""
+    return tiny_settings.replace(steps=4, frames=5)
+
+
+@pytest.fixture(scope="module")
+def base_video(tiny_model, task, settings):
+    return sample(tiny_model, task, settings, [0])
+
+
+@pytest.fixture(scope="module")
 def peft_states(preset_cache):
     """{expert: peft LoRA state dict} (rank 4, alpha 4: scale 1) with random A and B, one per expert."""
     import torch
@@ -31,7 +42,7 @@ def peft_states(preset_cache):
                                                ("transformer_2", model.pipe.transformer_2))):
         torch.manual_seed(300 + offset)
         module.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=TARGETS))
-        states[expert] = {key: value.detach().clone() * 0.05 for key, value in get_peft_model_state_dict(module).items()}
+        states[expert] = {key: value.detach().clone() * 0.2 for key, value in get_peft_model_state_dict(module).items()}
     return states
 
 
@@ -63,13 +74,13 @@ def lora_files(tmp_path_factory, peft_states):
 
 
 @pytest.fixture(scope="module")
-def reference_lora_video(lora_files, task, tiny_settings):
-    return sample(load_pipeline("tiny", device="cpu", lora=lora_files["diffusers"]), task, tiny_settings, [0])
+def reference_lora_video(lora_files, task, settings):
+    return sample(load_pipeline("tiny", device="cpu", lora=lora_files["diffusers"]), task, settings, [0])
 
 
 @pytest.mark.parametrize("convention", ["diffusers", "diffsynth", "kohya", "comfy"])
-def test_every_convention_applies_the_same_lora(convention, lora_files, reference_lora_video, tiny_model, task,
-                                                tiny_settings):
+def test_every_convention_applies_the_same_lora(convention, lora_files, reference_lora_video, base_video, task,
+                                                settings):
     from safetensors import safe_open
 
     with safe_open(str(lora_files[convention]["transformer"]), framework="pt") as handle:
@@ -78,13 +89,12 @@ def test_every_convention_applies_the_same_lora(convention, lora_files, referenc
     for expert, record in model.lora_records.items():
         assert record["convention"] == convention
         assert record["layers_injected"] == record["pairs"] == 40 * 10  # 40 blocks x (8 attention + 2 FFN) linears
-    video = sample(model, task, tiny_settings, [0])
+    video = sample(model, task, settings, [0])
     assert np.abs(video - reference_lora_video).max() < 1e-5
-    base = sample(tiny_model, task, tiny_settings, [0])
-    assert np.abs(video - base).max() > 1e-3  # the LoRA does change the video
+    assert np.abs(video - base_video).max() > 1e-2  # the LoRA does change the video
 
 
-def test_diffsynth_pair_on_the_original_layout(lora_files, reference_lora_video, tmp_path, task, tiny_settings):
+def test_diffsynth_pair_on_the_original_layout(lora_files, tmp_path, task, settings):
     """The paper's route: Wan2.2-I2V-A14B in its original layout + the DiffSynth high/low LoRA pair."""
     import torch
 
@@ -95,25 +105,24 @@ def test_diffsynth_pair_on_the_original_layout(lora_files, reference_lora_video,
     with torch.no_grad():  # the original layout's T5 is bf16 on disk
         for parameter in reference.pipe.text_encoder.parameters():
             parameter.copy_(parameter.to(torch.bfloat16).to(torch.float32))
-    video = sample(model, task, tiny_settings, [0])
-    assert np.abs(video - sample(reference, task, tiny_settings, [0])).max() < 1e-5
+    video = sample(model, task, settings, [0])
+    assert np.abs(video - sample(reference, task, settings, [0])).max() < 1e-5
 
 
-def test_fused_equals_unfused(lora_files, reference_lora_video, task, tiny_settings):
+def test_fused_equals_unfused(lora_files, reference_lora_video, task, settings):
     from peft.tuners.lora import LoraLayer
 
     model = load_pipeline("tiny", device="cpu", lora=lora_files["diffsynth"], fuse_lora=True)
     assert not any(isinstance(m, LoraLayer) for m in model.pipe.transformer.modules())  # merged, no per-step cost
     assert all(record["fused"] and record["layers_injected"] == 400 for record in model.lora_records.values())
-    video = sample(model, task, tiny_settings, [0])
+    video = sample(model, task, settings, [0])
     assert np.abs(video - reference_lora_video).max() < 1e-5
 
 
-def test_scale_zero_is_the_base_model(lora_files, tiny_model, task, tiny_settings):
+def test_scale_zero_is_the_base_model(lora_files, base_video, task, settings):
     model = load_pipeline("tiny", device="cpu", lora=lora_files["kohya"], lora_scale=0.0)
     assert model.lora_records["transformer"]["scale"] == 0.0
-    base = sample(tiny_model, task, tiny_settings, [0])
-    assert np.abs(sample(model, task, tiny_settings, [0]) - base).max() < 1e-5
+    assert np.abs(sample(model, task, settings, [0]) - base_video).max() < 1e-5
 
 
 def _renamed(path, tmp_path, old, new):
