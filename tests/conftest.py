@@ -70,7 +70,9 @@ def ray_cluster(preset_cache):
     os.environ["RAY_AUTH_MODE"] = "disabled"
     import ray
 
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from cos_ray.cluster.connect import connect
+
+    connect("local", num_cpus=4)  # what every driver does, on a cluster of its own
     yield ray
     ray.shutdown()
 

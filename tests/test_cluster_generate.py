@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(240)
 def test_generate_with_workers_writes_every_member(ray_cluster, tiny_model, task_dir, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["generate", str(task_dir), "--ensemble", "3", "--workers", "2", "--merge",
-                                       "update", "--steps", "4", "--out", str(out)])
+                                       "update", "--steps", "4", "--seed", "0", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "wrote 3 video(s)" in result.output
     record = json.loads((out / "settings.json").read_text())

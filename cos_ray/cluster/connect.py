@@ -16,7 +16,8 @@ import os
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Connect to Ray once: `address`, else `$RAY_ADDRESS`, else a fresh local cluster (`num_cpus` for it only)."""
+    """Connect to Ray once: `address`, else `$RAY_ADDRESS`, else a fresh local cluster (`"local"` asks for one
+    explicitly, whatever `$RAY_ADDRESS` says; `num_cpus` applies to it only)."""
     import ray
 
     if ray.is_initialized():
@@ -25,12 +26,12 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     import threading
 
     on_term = signal.getsignal(signal.SIGTERM)
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     options = dict(log_to_driver=False, configure_logging=False)
-    if address:
-        ray.init(address=address, **options)
-    else:
+    if address == "local":
         ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
+    else:
+        ray.init(address=address, **options)
     if callable(on_term) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)  # keep ours (see the module's docstring)
 

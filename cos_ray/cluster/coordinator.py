@@ -123,9 +123,23 @@ class Coordinator:
             self._release(index)
 
     def _acquire(self) -> int:
+        """A free group's index. A group is busy for one attempt at most - a rebuild (placement, loading) and one unit
+        - so a wait longer than that means a caller never released its group."""
+        import time
+
+        from cos_ray.cluster.waits import CHECK, WaitTimeout
+
+        limit = self.timeouts.start + self.timeouts.load + self.timeouts.unit
+        deadline = time.monotonic() + limit
         with self._lock:
             while not self._free:
-                self._lock.wait()
+                if self._closed:
+                    raise UsageError("this coordinator was shut down; create a new one")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(f"no worker group of {len(self._groups)} became free within {limit:g} s "
+                                      f"(each is busy one unit at most); {CHECK}")
+                self._lock.wait(timeout=min(remaining, 5.0))
             return self._free.pop(0)
 
     def _release(self, index: int) -> None:

@@ -49,7 +49,7 @@ class Unit:
     # -- what a sweep records (set by `expand`) -----------------------------------------------------------------
     unit_id: str | None = None
     model: str | None = None  # preset name or absolute checkpoint directory
-    method: str = "baseline"  # "baseline" | "ensemble" | "noise_at_step" | ...
+    method: str | None = None  # "baseline" | "ensemble" | "noise_at_step" | ...; None: a unit made by hand
     params: dict = field(default_factory=dict)  # the method's parameters as written in the spec (JSON column)
     method_spec: object = field(default=None, compare=False, repr=False)  # the spec's MethodSpec (`runs_model`)
     identity: dict = field(default_factory=dict, compare=False, repr=False)  # what the id hashes
@@ -70,7 +70,7 @@ class Unit:
             object.__setattr__(self, "identity", identity_of(
                 None, self.settings, self.task, self.method, {"ensemble": _plain(self.ensemble),
                                                               "program": _plain(self.program)},
-                self.seeds, self.layout, self.x0, self.probes))
+                self.seeds, self.layout, self.x0, self.probes))  # method None: the configs say what runs
 
     @property
     def run_ids(self) -> list[str]:
