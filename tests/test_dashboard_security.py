@@ -29,6 +29,9 @@ pytestmark = pytest.mark.timeout(300)
 TOKEN = "test-token-7f3a9c2e"
 SQL_TIMEOUT = 15  # seconds: long enough for the other browser's view to render on 2 shared cores
 WAIT = 90
+BOX = ".st-key-sql_text textarea"
+CAPTIONS = "[data-testid=stMain] [data-testid=stCaptionContainer]"
+TABLE = "[data-testid=stDataFrame]"
 FOREVER = "SELECT count(*) FROM range(1000000000000)"  # the query: ~10^3 s of CPU
 
 
@@ -161,8 +164,10 @@ def test_a_query_at_its_time_limit_does_not_stall_another_session(server, tmp_pa
     errors = "[data-testid=stAlertContentError]"
     with headless_chromium(WAIT) as first, headless_chromium(WAIT) as second:
         first.get(f"{url}/?token={TOKEN}&view=SQL")  # the token once: the gate sets a cookie, redirects
-        WebDriverWait(first, WAIT, poll_frequency=0.2).until(lambda d: _header(d) == ["SQL"] and _idle(d))
-        box = first.find_element(By.CSS_SELECTOR, ".st-key-sql_text textarea")
+        WebDriverWait(first, WAIT, poll_frequency=0.2).until(  # the example query answered: the page is complete
+            lambda d: _header(d) == ["SQL"] and _idle(d) and d.find_elements(By.CSS_SELECTOR, BOX)
+            and any("row(s)" in text for text in _texts(d, CAPTIONS)))
+        box = first.find_element(By.CSS_SELECTOR, BOX)
         box.send_keys(Keys.CONTROL, "a")
         box.send_keys(Keys.DELETE)
         box.send_keys(FOREVER)
@@ -172,7 +177,7 @@ def test_a_query_at_its_time_limit_does_not_stall_another_session(server, tmp_pa
 
         second.get(f"{url}/?token={TOKEN}&view=Sweeps")  # a second session while the first query runs
         WebDriverWait(second, WAIT, poll_frequency=0.2).until(
-            lambda d: _header(d) == ["Sweeps"] and _idle(d) and d.find_elements(By.CSS_SELECTOR, "[data-testid=stDataFrame]"))
+            lambda d: _header(d) == ["Sweeps"] and _idle(d) and d.find_elements(By.CSS_SELECTOR, TABLE))
         rendered = time.monotonic() - started
         still_running = not _idle(first) and not _texts(first, errors)
         second.save_screenshot(str(tmp_path / "second-session.png"))

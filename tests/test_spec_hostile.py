@@ -152,7 +152,8 @@ def test_max_runs_raises_the_limit(tmp_path):
     spec = tmp_path / "spec.yaml"
     _write(spec, BASE + 'seeds: "0-4"\nmethods: [baseline, {ensemble: {size: 3}}]\n')
     refused = run_cli(["spec", "check", "--max-runs", "39", str(spec)], tmp_path)
-    assert refused["code"] == 2 and "5 seeds × 4 runs per seed over 2 methods × 2 tasks = 40 runs" in refused["stderr"]
+    assert refused["code"] == 2
+    assert "5 seeds × 4 runs per seed over 2 methods × 2 tasks = 40 runs" in refused["stderr"]
     accepted = run_cli(["spec", "check", "--max-runs", "40", str(spec)], tmp_path)
     assert accepted["code"] == 0, accepted["stderr"]
     assert "20 unit(s)" in accepted["stdout"]  # 2 tasks x 5 seeds x 2 methods, as expanded

@@ -1,9 +1,9 @@
 """One DuckDB connection per store for the whole dashboard, locked to the store before any query runs.
 
-The dashboard's own queries and the user's SQL box share it: the store's views are registered, then external access
-is turned off (`cos_ray.store.sql_guard.lock_down`), so nothing the app runs can read or write files outside the store. Streamlit runs
-each browser session in its own thread, and the views rest on Arrow relations registered on this one connection, so
-queries are serialized by a lock rather than spread over cursors.
+The dashboard's own queries run on it: the store's views are registered, then external access is turned off
+(`cos_ray.store.sql_guard.lock_down`), so nothing the app runs can read or write files outside the store. Streamlit
+runs each browser session in its own thread, and the views rest on Arrow relations registered on this one
+connection, so these (short, cached) queries are serialized by a lock rather than spread over cursors.
 
 The SQL box does not use it: a user's query can be slow, and behind the shared lock it would stall every viewer's
 page. Each browser session gets its own `SessionSQL` - a read-only connection of its own, with a time limit per
