@@ -145,3 +145,16 @@ def test_convert_writes_the_same_tensors_the_loader_reads(original_dir, tmp_path
     again = subprocess.run([sys.executable, "-m", "cos_ray.cli", "convert", str(original_dir), str(target)],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_original_layout_sharded_by_device_maps_runs_like_the_unsharded_one(original_dir, reference_video, task,
+                                                                            settings):
+    """The worker's sharded path: device maps computed from the layout's own configs, experts dispatched over them."""
+    import torch
+
+    from cos_ray.model.sharding import sharded_device_maps
+
+    maps = sharded_device_maps(original_dir, ("transformer", "transformer_2"), ["cpu", "cpu"], torch.float32)
+    assert all(any(name.startswith("blocks.") for name in plan) for plan in maps.values())
+    model = load_pipeline(original_dir, device="cpu", device_map=maps)
+    assert np.abs(sample(model, task, settings, [0]) - reference_video).max() < 1e-5
