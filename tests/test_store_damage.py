@@ -141,3 +141,19 @@ def test_a_driver_killed_mid_commit_resumes_to_the_uninterrupted_tables(referenc
     sweeps = delta(out, "sweeps", ["status"])
     assert [row["status"] for row in sweeps] == ["done"]
     assert json.loads(json.dumps(comparable(out, "runs"), default=str))  # rows are plain values
+
+
+def test_a_compaction_failing_at_the_end_of_a_sweep_never_leaves_it_running(tmp_path, monkeypatch, capsys):
+    from cos_ray.store import compact
+    from cos_ray.sweep.runner import run_sweep
+
+    def broken(store, *args, **kwargs):
+        raise OSError("disk quota exceeded")
+
+    monkeypatch.setattr(compact, "compact_store", broken)
+    spec = write_spec(tmp_path)
+    report = run_sweep(str(spec), str(tmp_path / "results"), progress=False)
+    assert (report.status, report.done, report.failed) == ("done", 16, 0)
+    assert [row["status"] for row in delta(tmp_path / "results", "sweeps", ["status"])] == ["done"]
+    err = capsys.readouterr().err
+    assert "compacting" in err and "disk quota exceeded" in err and "cos-ray compact" in err

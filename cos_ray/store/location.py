@@ -2,8 +2,8 @@
 
 Layout: `{root}/{table}/` is a Delta table (Parquet data files + `_delta_log/`), `{root}/media/{unit_id}/member-{k}/`
 holds videos and filmstrips, `{root}/_damaged/` what `store check --repair` or a resume set aside,
-`{root}/_leases/` the compaction leases (a Delta table too). Remote stores pass `storage_options` (or the JSON in `COS_RAY_STORAGE_OPTIONS`) to delta-rs; media go through pyarrow's
-filesystems. Stores written before Delta (`{table}/part-*.parquet`, `compact-*.parquet`) are legacy: `is_legacy`.
+`{root}/_leases/` the compaction leases (a Delta table too). Remote stores pass `storage_options` (or the JSON in
+`COS_RAY_STORAGE_OPTIONS`) to delta-rs; media go through pyarrow's filesystems. Stores written before Delta (`{table}/part-*.parquet`, `compact-*.parquet`) are legacy: `is_legacy`.
 """
 
 from __future__ import annotations

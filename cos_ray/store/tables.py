@@ -33,8 +33,8 @@ def open_table(store: Store, table: str, version: int | None = None):
 
     if not store.has_table(table):
         if store.is_legacy(table):
-            raise LegacyStore(f"store {store.uri}: table {table} is in the pre-Delta format (Parquet parts); convert it "
-                              f"once with `cos-ray store migrate --out {store.uri}`")
+            raise LegacyStore(f"store {store.uri}: table {table} is in the pre-Delta format (Parquet parts); "
+                              f"convert it once with `cos-ray store migrate --out {store.uri}`")
         return None
     try:
         return DeltaTable(store.table_uri(table), version=version, storage_options=store.storage_options)
