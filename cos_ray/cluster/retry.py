@@ -1,12 +1,14 @@
 """The retry policy: a unit that met an infrastructure failure runs again, from step 0, on a fresh group.
 
-- Only infrastructure failures (`ClusterError`: a worker died, stalled past a timeout, a collective broke) are
-  retried. The failed group has already been torn down by `WorkerGroup` (the group is the unit of failure; members of
+- Only infrastructure failures (`ClusterError`: a worker died - mid-unit or while idle -, stalled past a timeout, a
+  collective broke, or raised anything that is not a `CosRayError`: `WorkerGroup` classifies every call to its workers
+  the same way and turns these into `GroupFailed`) are retried. The failed group has already been torn down by `WorkerGroup` (the group is the unit of failure; members of
   a collective are never restarted one by one), and the coordinator builds a fresh one - fresh workers, model loaded
   again, new process group - for the next attempt. A unit has no checkpoint inside it: a retry starts at step 0.
 - Deterministic failures (`CosRayError`s that are not `ClusterError`s: a bad layer range, NaN or inf in a merged
-  hidden state) fail on every member together, the group is kept, and the unit fails at once: running it again would
-  fail the same way. Anything else (a bug) is not retried either.
+  hidden state, an `InputError` for a task file that cannot be used) fail on every member together, the group is kept,
+  and the unit fails at once: running it again would fail the same way. An exception raised on the driver before any
+  worker is called (resolving the layout, reading the task's inputs) is not retried either.
 - After `retries` retries the unit is reported failed with the last reason and the number of attempts
   (`RetriesExhausted`, itself a `ClusterError`).
 - A failed attempt leaves nothing behind: members are returned only by an attempt that succeeded on every worker.
