@@ -43,7 +43,7 @@ def check_choice(config, name: str, choices) -> None:
 
 
 def _range(config, name: str, unit: str) -> None:
-    """Normalize a range field in place: integer tuples, or percentage text until resolved."""
+    """Normalize a range field in place: indices and lists as integer tuples, text checked and kept until resolved."""
     object.__setattr__(config, name, normalize_index_range(getattr(config, name), where(config.field, name), unit))
 
 
@@ -58,8 +58,8 @@ class EnsembleConfig:
     mean; `merge` says what is averaged - `stream`: the block's output, `update`: output - input (see `cross_seed`)."""
 
     size: int = 3
-    layers: object = "20-29"  # layer indices, every expert: a range, an index or a list, kept as integers
-    steps: object = "0-20%"  # step indices, or a percentage of the run until resolved
+    layers: object = "20-29"  # every expert's blocks: a range, an index or a list (integers once resolved)
+    steps: object = "0-20%"  # a range, an index, a list or a percentage of the run (integers once resolved)
     merge: str = "stream"
     branch: str = "both"
     field: str = "ensemble"
@@ -179,17 +179,9 @@ class SwapConfig:
         if is_resolved(self.step) and not self.step:
             raise UsageError(f"{where(self.field, 'step')}: selects no step: a swap that swaps nothing is the run")
 
-    @property
-    def steps(self) -> tuple[int, ...]:
-        if not is_resolved(self.step):
-            raise UsageError(f"{where(self.field, 'step')}: {self.step!r} is not resolved; call resolved(...)")
-        return self.step
-
-    def resolved(self, num_layers: int, total_steps: int) -> "SwapConfig":
-        if self.layer >= num_layers:
-            raise UsageError(f"{where(self.field, 'layer')}: layer {self.layer} is out of range 0-{num_layers - 1}")
-        steps = parse_index_range(self.step, total_steps, where(self.field, "step"))
-        return dataclasses.replace(self, step=steps)
+    def resolved(self, total_steps: int) -> "SwapConfig":
+        """Integer steps for a run of `total_steps` (the layer is checked where it is hooked, against the model)."""
+        return dataclasses.replace(self, step=parse_index_range(self.step, total_steps, where(self.field, "step")))
 
     def hook_point(self) -> HookPoint:
         return HookPoint(None, self.layer)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import block_module, resolve_hook_point
-from cos_ray.engine.steps import parse_index_range
 from cos_ray.errors import UsageError
 from cos_ray.interventions.configs import SwapConfig
 
@@ -118,7 +117,7 @@ class LatentSwap:
         return self._tokens
 
     def _point(self, run):
-        self.steps = frozenset(parse_index_range(self.config.step, run.clock.total_steps, f"{self.config.field}.step"))
+        self.steps = frozenset(self.config.resolved(run.clock.total_steps).step)
         # The expert running the step is known only once it runs: hook the layer in every expert, act on the step.
         point = self.config.hook_point()
         self.point_name = point.name
