@@ -225,3 +225,9 @@ def test_layers_are_queryable_with_the_runs(probe_sweep):
     frames = sql(store, "SELECT f.i - 1 AS frame, avg(f.e) AS energy FROM layers, "
                         "unnest(frame_means) WITH ORDINALITY AS f(e, i) WHERE kind = 'energy' GROUP BY 1 ORDER BY 1")
     assert [row["frame"] for row in frames] == [0, 1]
+
+
+def test_a_swap_source_that_is_the_task_itself_gives_no_unit():
+    """Run B must differ from A: `source: {task: 0}` swaps task 1 with task 0, and gives task 0 no swap with itself."""
+    units = units_of(methods=[{"swap": {"layer": 20, "source": {"task": 0}}}])
+    assert len(units) == 1 and units[0].task.task_id != units[0].swap_source.task_id

@@ -73,6 +73,8 @@ def iter_units(spec: Spec, model_identity: dict | None = None):
         for task_index, task in enumerate(point.tasks):
             for method in methods:
                 source = method.source_task(context, task_index)
+                if source is not None and source.identity == task.identity:
+                    continue  # run B is A itself: A and B must differ in their answer, a self-swap is the baseline
                 params = resolved_params(method, point.num_layers, steps, source)
                 shown = method.params() if source is None else {**method.params(), "source_task": source.task_id}
                 applied = probes.resolved(point.num_layers, steps, method.perturbs) if probes is not None else {}
