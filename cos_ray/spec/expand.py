@@ -9,6 +9,7 @@ from __future__ import annotations
 from cos_ray.spec.layout import even_layout
 from cos_ray.spec.load import Spec
 from cos_ray.spec.methods import MethodContext, latent_frames
+from cos_ray.tasks.protocol import prefetch_ground_truths, settings_for_task
 from cos_ray.spec.unit import Unit, identity_of, unit_id
 
 
@@ -64,13 +65,16 @@ def iter_units(spec: Spec, model_identity: dict | None = None):
     identity = model_identity if model_identity is not None else model_identity_of(spec)
     workers = spec.model.workers
     seen: set[str] = set()
+    prefetch_ground_truths((point.settings, task) for point in spec.points for task in point.tasks)
     for point in spec.points:
         probes = point.spec.probes
         x0 = probes.x0 if probes is not None else None
         steps = point.settings.steps
-        context = MethodContext(point.num_layers, steps, latent_frames(point.settings.frames), point.tasks, spec.base)
+        context = MethodContext(point.num_layers, steps, latent_frames(point.settings.nominal_frames), point.tasks,
+                                spec.base)
         methods = [variant for method in point.spec.methods for variant in method.variants(context)]
         for task_index, task in enumerate(point.tasks):
+            settings = settings_for_task(point.settings, task)  # frames: null -> the sample's ground-truth count
             for method in methods:
                 source = method.source_task(context, task_index)
                 if source is not None and source.identity == task.identity:
@@ -82,11 +86,11 @@ def iter_units(spec: Spec, model_identity: dict | None = None):
                 for seed in point.spec.seed_list:
                     seeds = tuple(method.member_seeds(seed))
                     layout = even_layout(len(seeds), workers)
-                    ident = identity_of(identity, point.settings, task, method.name, params, seeds, layout,
+                    ident = identity_of(identity, settings, task, method.name, params, seeds, layout,
                                         configs["x0"], applied)
                     uid = unit_id(ident)
                     if uid not in seen:
                         seen.add(uid)
-                        yield Unit(task, point.settings, seeds, layout=layout, unit_id=uid,
+                        yield Unit(task, settings, seeds, layout=layout, unit_id=uid,
                                    model=spec.model.name, method=method.name, params=shown,
                                    method_spec=method, identity=ident, probes=applied, **configs)

@@ -1,7 +1,8 @@
 """A finished unit as store rows: each member's video and filmstrip as media, its scores, its per-step records.
 
 Scoring happens on the driver (numpy, OpenCV, scikit-image; no torch): the workers stay free for the next unit.
-A task without a final frame or a family has no scorer; its runs have null scores, never invented ones.
+A task without a final frame or a built-in scorer (`cos_ray.tasks.vbvr_ids`) is still stored in full - video,
+filmstrips, per-step records - with null scores, never invented ones, and a `score_reason` saying why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ def task_references(task_input, family: str | None):
     return references(task_input, family)
 
 
+def score_reason(task_input, family: str | None) -> str | None:
+    """Why a task's runs carry null scores (the runs' `score_reason`); None when a built-in scorer scores them."""
+    from cos_ray.tasks.folder import FINAL_FRAME
+    from cos_ray.tasks.vbvr_ids import no_scorer_reason
+
+    if family is None:
+        return no_scorer_reason(task_input.task, task_input.task_id)
+    if task_input.final_frame_path is None:
+        return f"no {FINAL_FRAME} in {task_input.task_id}: nothing to score against"
+    return None
+
+
 def unit_results(store: Store, outcome, sweep_id: str, fps: int,
                  provenance: dict | None = None) -> tuple[list[dict], list[dict], list[dict]]:
     """(runs rows, steps rows, layers rows) for a finished unit's `UnitOutcome` (cos_ray.cluster.outcome), after
@@ -34,7 +47,9 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
     from cos_ray.tasks.trajectory_scores import score_trajectory
 
     unit = outcome.unit
-    refs = task_references(unit.task.load(), unit.task.family)
+    task_input = unit.task.load()
+    refs = task_references(task_input, unit.task.family)
+    reason = score_reason(task_input, unit.task.family)
     started, finished, duration = outcome.started, outcome.finished, outcome.seconds
     runs, steps, layers = [], [], []
     members = outcome.members
@@ -49,7 +64,7 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
             score_overall=None if scored is None else scored["score_overall"],
             scores=None if scored is None else scored["dimensions"],
             lock_in_step=None if scored is None else scored["first_stable_step"],
-            flips=None if scored is None else scored["flips"],
+            flips=None if scored is None else scored["flips"], score_reason=reason,
             duration_s=duration, worker=worker.address if worker is not None else "?:?",
             device=worker.device if worker is not None else None, started_at=started, finished_at=finished, **media,
             **run_provenance(unit, worker, provenance or {}),
@@ -58,7 +73,7 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
         steps.extend(step_rows(run_id, unit.unit_id, member.steps, step_scores))
         layers.extend(layer_rows(run_id, unit.unit_id, getattr(member, "probes", None) or {},
                                  (getattr(unit, "probes", None) or {}).get("sensitivity")))
-    layers.extend(ensemble_answer_rows(unit, members))
+    layers.extend(ensemble_answer_rows(unit, outcome.members))
     return runs, steps, layers
 
 

@@ -30,8 +30,8 @@ class TaskInput:
     image_path: Path
     prompt: str
     split: str | None = None  # In-Domain_50 / Out-of-Domain_50 for a VBVR-layout sample
-    task: str | None = None  # the VBVR task folder name (e.g. "maze")
-    family: str | None = None  # the scorer family: task.json's "family", else the task folder name
+    task: str | None = None  # the VBVR task folder name (e.g. "O-39_maze_data-generator", "maze")
+    family: str | None = None  # the scorer family: task.json's "family", else by task id (`tasks.vbvr_ids`); None: none
     final_frame_path: Path | None = None
     ground_truth_path: Path | None = None
     foreground_mask_path: Path | None = None
@@ -79,13 +79,17 @@ def read_task_folder(folder: str | Path, task_id: str | None = None, require: tu
     task = folder.parent.name if split is not None else None
     meta_path = optional(META)
     family = _read_meta(meta_path, folder).get("family") if meta_path is not None else None
+    if family is None:  # a VBVR task folder: its built-in scorer by official task id (None: EvalKit scores it)
+        from cos_ray.tasks.vbvr_ids import scorer_family
+
+        family = scorer_family(task)
     return TaskInput(
         task_id=task_id or (f"{split}/{task}/{folder.name}" if split else folder.name),
         image_path=folder / FIRST_FRAME,
         prompt=prompt,
         split=split,
         task=task,
-        family=family or task,
+        family=family,
         final_frame_path=optional(FINAL_FRAME),
         ground_truth_path=optional(GROUND_TRUTH),
         foreground_mask_path=optional(FOREGROUND_MASK),
