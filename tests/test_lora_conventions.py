@@ -209,3 +209,16 @@ def test_a_spec_lora_with_an_unknown_key_is_refused(tmp_path):
                          "tasks: {generate: {family: maze, n: 1, seed: 0}}\nseeds: [1]\nmethods: [baseline]\n")
     with pytest.raises(UsageError, match=r"model.lora.middle: expected an expert \(high, low"):
         load_spec(str(spec_path))
+
+
+def test_a_kohya_lora_of_another_model_is_refused(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "sdxl-style.safetensors"
+    name = "lora_unet_down_blocks_0_attentions_0_proj_in"
+    save_file({f"{name}.lora_down.weight": torch.zeros(4, 8), f"{name}.lora_up.weight": torch.zeros(8, 4),
+               f"{name}.alpha": torch.tensor(4.0)}, str(bad))
+    with pytest.raises(CheckpointError, match=r"sdxl-style.safetensors: kohya convention detected; .*another model.*"
+                                              r"lora_unet_down_blocks_0_attentions_0_proj_in"):
+        load_pipeline("tiny", device="cpu", lora={"transformer": bad})

@@ -157,8 +157,11 @@ def load_lora(pipe, expert: str, path: Path, scale: float = 1.0) -> LoraRecord:
     target = getattr(pipe, expert)
     try:
         converted = pipe.lora_state_dict(prepared)
-    except (ValueError, KeyError) as err:
+    except Exception as err:  # noqa: BLE001 - diffusers' converters raise ValueError, KeyError, IndexError, ...
         # diffusers' Wan conversion refuses keys it cannot place; name them as the file spells them.
+        if isinstance(err, KeyError):  # a converter that pops every key a Wan block must have
+            raise _refuse(path, convention, f"diffusers' conversion expects {err} for a Wan transformer and the "
+                          "file lacks it (is this a LoRA of another model?)", list(state)) from err
         named = [key for key in re.findall(r"'([^']+)'", str(err)) if "." in key]
         leftover = [origin.get(key, origin.get(f"diffusion_model.{key}", key)) for key in named]
         raise _refuse(path, convention, f"diffusers' conversion could not place every key ({type(err).__name__})",
@@ -169,8 +172,9 @@ def load_lora(pipe, expert: str, path: Path, scale: float = 1.0) -> LoraRecord:
     try:
         peft_logger.setLevel(logging.ERROR)
         pipe.load_lora_weights(converted, adapter_name=adapter, load_into_transformer_2=(expert == "transformer_2"))
-    except (ValueError, KeyError, RuntimeError) as err:
-        raise _refuse(path, convention, f"diffusers/peft refused it ({err})"[:400], converted_pairs) from err
+    except Exception as err:  # noqa: BLE001 - peft raises RuntimeError (shapes), ValueError (targets), ...
+        raise _refuse(path, convention, f"diffusers/peft refused it ({type(err).__name__}: {err})"[:400],
+                      converted_pairs) from err
     finally:
         peft_logger.setLevel(previous)
     injected = _injected(target, adapter)
