@@ -18,6 +18,8 @@ def render(connection, where) -> None:
         return
     for kind in kinds:
         _one_kind(connection, where, kind)
+    for kind in kinds:
+        _answers(connection, where, kind)
 
 
 def _one_kind(connection, where, kind: str) -> None:
@@ -36,7 +38,6 @@ def _one_kind(connection, where, kind: str) -> None:
                  + base.mark_point(filled=True, size=60).encode(x="mean:Q", tooltip=["setting", "runs", "mean"]))
         st.altair_chart(chart, width="stretch")
 
-    _answers(connection, where, kind)
     best = cached(connection, "compare.ensemble_vs_best_of_n", where, kind)
     st.markdown(f"**Ensemble vs best of N baseline runs with the same seeds** ({kind})")
     if best.num_rows == 0:
