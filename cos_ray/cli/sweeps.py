@@ -41,6 +41,9 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
     from cos_ray.cli.specs import limits_for
 
     limits = limits_for(max_runs)
+    from cos_ray.spec.plan import refuse_unfit
+
+    refuse_unfit(spec_path, limits)  # a layout that cannot fit its GPUs is refused before anything is submitted
     address = None if local else (address or os.environ.get("RAY_ADDRESS"))
     if address:
         from cos_ray.jobs.submit import submit_and_follow
