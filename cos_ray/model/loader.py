@@ -175,7 +175,7 @@ def load_pipeline(
     try:
         tokenizer, text_encoder, vae, scheduler = _load_shared(layout, dtype)
         transformers = {
-            expert: _load_expert(layout, expert, dtype, device, (device_map or {}).get(expert))
+            expert: _load_expert(layout, expert, dtype, "cpu" if offload else device, (device_map or {}).get(expert))
             for expert in layout.experts
         }
     except (OSError, ValueError, KeyError) as err:
@@ -199,7 +199,7 @@ def load_pipeline(
     mapped = set(device_map or {})
     for name, module in pipe.components.items():
         if isinstance(module, torch.nn.Module):
-            if name not in mapped:
+            if name not in mapped and not offload:  # offloaded components stay on the CPU until they run
                 module.to(device)
             module.eval()
     if offload:
