@@ -61,12 +61,14 @@ def run_trajectory(
     seed_group: SeedGroup | None = None,
     interventions=(),
     progress: bool = False,
+    fork=None,
 ) -> list[MemberResult]:
     """Sample `seeds` as one batch; `ensemble` merges across `seed_group` (default: this batch).
 
     The engine knows interventions and probes only through this small interface (it imports neither): `ensemble` is
     any object with `apply(run: RunContext)` (`cos_ray.interventions.configs.EnsembleConfig`), `interventions` are
-    callables `apply(run: RunContext)` installing further hooks (noise, swaps, probes).
+    callables `apply(run: RunContext)` installing further hooks (noise, swaps, probes). `fork`
+    (`cos_ray.engine.snapshot.Fork`) resumes the run from a snapshot and/or takes snapshots on the way.
     """
     import torch
 
@@ -92,6 +94,8 @@ def run_trajectory(
             apply(run)
         run.latent_edits.install(pipe, arguments)
         recorder = stack.enter_context(StepRecorder(pipe, clock, x0, members=len(seeds)))
+        if fork is not None:  # cos_ray.engine.snapshot.Fork: resume from a snapshot, take snapshots
+            fork.install(stack, run, arguments, recorder)
         videos = pipe(**arguments).frames  # (seeds, frames, height, width, 3)
     return [
         MemberResult(
