@@ -30,8 +30,10 @@ from cos_ray.cli.errors import reports_errors
 @click.option("--local", is_flag=True, hidden=True, help="Run here even if RAY_ADDRESS is set (a job's own driver).")
 @click.option("--max-runs", type=int, help="Refuse a spec of more runs than this (counted before anything is "
                                            "expanded).  [default: 1,000,000]")
+@click.option("--no-fork", is_flag=True, help="Run every unit from noise, even those sharing a prefix of their "
+                                              "trajectory with others (for comparison: same rows, more passes).")
 @reports_errors
-def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, local, max_runs):
+def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, local, max_runs, no_fork):
     """Run the sweep SPEC: its units not yet in the store, with live progress; Ctrl-C leaves a resumable store."""
     if dry_run:
         from cos_ray.cli.specs import dry_run as describe
@@ -48,14 +50,16 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
     if address:
         from cos_ray.jobs.submit import submit_and_follow
 
-        extra = ["--retries", retries, *(["--max-runs", max_runs] if max_runs else [])]
+        extra = ["--retries", retries, *(["--max-runs", max_runs] if max_runs else []),
+                 *(["--no-fork"] if no_fork else [])]
         sys.exit(submit_and_follow(address, spec_path, out, wait=not no_wait, extra_args=extra))
     from cos_ray.sweep.runner import EXIT_INTERRUPTED, request_stop, run_sweep
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)  # `ray job stop` and schedulers send SIGTERM: stop as on Ctrl-C
     try:
-        report = run_sweep(spec_path, out, retries=retries, progress=not no_progress, limits=limits)
+        report = run_sweep(spec_path, out, retries=retries, progress=not no_progress, limits=limits,
+                           fork=not no_fork)
     except KeyboardInterrupt:
         click.echo("interrupted: finished units are in the store; submit again to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)

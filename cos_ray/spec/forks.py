@@ -204,6 +204,7 @@ def describe_forks(units) -> str:
     forked, unforked = forward_passes(groups)
     shared = [group for group in groups if len(group) > 1]
     ratio = f"{forked / unforked:.3f}" if unforked else "n/a"
-    return (f"forward passes: {unforked:,} without forking (--no-fork), {forked:,} forked ({ratio} of them); "
+    return (f"forward passes with companion runs (run B of a swap, the clean run of CKA): {unforked:,} without "
+            f"forking (--no-fork), {forked:,} forked ({ratio} of them); "
             f"{sum(len(group) for group in shared)} units in {len(shared)} fork groups, "
             f"{len(groups) - len(shared)} run alone")

@@ -88,6 +88,8 @@ def _flops(value: float) -> str:
 
 def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), show: int = 20) -> str:
     """The text `cos-ray plan` prints: a summary, the units (first `show`), and what a resubmission would skip."""
+    from cos_ray.spec.forks import describe_forks
+
     todo = [unit for unit in units if unit.unit_id not in done]
     summary = plan(spec, todo)
     model = spec.model
@@ -102,6 +104,7 @@ def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), s
     lines += [
         f"runs: {summary.runs}",
         f"model forward passes (CFG included): {summary.forward_passes:,}",
+        describe_forks(todo),  # what sharing prefixes saves (cos_ray.spec.forks)
         f"compute: ~{_flops(summary.flops)} = ~{summary.gpu_hours:,.3g} GPU-hours at {GPU_FLOPS / 1e12:.0f} TFLOP/s "
         "(transformer passes only)",
     ]

@@ -11,6 +11,7 @@ the same branches in the same order, so the collectives of an ensemble stay in l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 
 @dataclass
@@ -22,6 +23,8 @@ class BranchOutcome:
     error: BaseException | None = None
     start: int = 0  # the step the branch resumed at (0: from noise)
     snapshot_bytes: int = 0  # size of the snapshot it resumed from
+    started: object = None  # datetime (UTC) the branch started and finished
+    finished: object = None
 
 
 def run_fork_group(model, group, *, seed_group=None, seeds_of=None, interventions=(), on_branch=None) -> list:
@@ -50,6 +53,7 @@ def run_fork_group(model, group, *, seed_group=None, seeds_of=None, intervention
         if on_branch is not None:
             on_branch(branch)
         seeds = list(seeds_of(unit) if seeds_of is not None else unit.seeds)
+        outcome.started = datetime.now(timezone.utc)
         try:
             if hasattr(unit.task, "load"):  # a TaskRef: read its inputs (a worker gets units already loaded)
                 unit = unit.loaded()
@@ -58,6 +62,7 @@ def run_fork_group(model, group, *, seed_group=None, seeds_of=None, intervention
                                           interventions=list(interventions), fork=fork)
         except Exception as err:  # noqa: BLE001 - this unit's failure; its siblings run on
             outcome.error = err
+        outcome.finished = datetime.now(timezone.utc)
         for step, snapshot in fork.taken.items():
             if pending.get((index, step)):
                 snapshots[(index, step)] = snapshot

@@ -56,9 +56,10 @@ class SweepReport:
 
 
 def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeouts: Timeouts = Timeouts(),
-              progress: bool = True, compact: bool = True, limits=None) -> SweepReport:
+              progress: bool = True, compact: bool = True, limits=None, fork: bool = True) -> SweepReport:
     """Run every unit of the spec not yet finished in the store; returns the report (raises only before starting).
-    `limits`: cos_ray.spec.limits.Limits (`--max-runs`), checked before anything is expanded or written."""
+    `limits`: cos_ray.spec.limits.Limits (`--max-runs`), checked before anything is expanded or written. `fork`:
+    units sharing a prefix run it once (`cos_ray.spec.forks`); False (`--no-fork`): every unit from noise."""
     from cos_ray.spec.expand import expand, sweep_id
     from cos_ray.spec.load import load_spec
     from cos_ray.store.location import Store
@@ -79,7 +80,7 @@ def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeo
     sweep.write("running")
     try:
         if todo:
-            run_units(spec, store, todo, report, retries, timeouts, progress)
+            run_units(spec, store, todo, report, retries, timeouts, progress, fork=fork)
     except KeyboardInterrupt:
         sweep.write("interrupted", finished=True)
         raise
@@ -124,7 +125,7 @@ class _SweepRecord:
 
 
 def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts: Timeouts = Timeouts(),
-              show: bool = True) -> None:
+              show: bool = True, fork: bool = True) -> None:
     """Run the units, writing each as it ends: trivial baselines here, model units on the coordinator's groups.
 
     Ctrl-C kills the workers (no worker group is started when every unit is a trivial baseline)."""
@@ -149,15 +150,20 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
                 progress.unit_started()
                 record(_run_trivial(unit))
         if model_units:
-            _run_on_groups(spec, model_units, retries, timeouts, progress, record)
+            _run_on_groups(spec, model_units, retries, timeouts, progress, record, fork=fork)
     finally:
         progress.finish()
 
 
-def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, record) -> None:
-    """Feed model units to the worker groups, as many at once as there are groups; `record` each as it ends."""
+def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, record, fork: bool = True) -> None:
+    """Feed model units to the worker groups, as many at once as there are groups; `record` each as it ends.
+
+    Units that share a prefix go as one fork group, one call on one group (`cos_ray.cluster.forked`); the units
+    left to run are planned again at each submission, so a resumed sweep forks what is left."""
     from cos_ray.cluster.connect import connect, fit_groups
     from cos_ray.cluster.coordinator import Coordinator
+    from cos_ray.cluster.forked import run_forked
+    from cos_ray.spec.forks import fork_groups
 
     connect()
     model = spec.model
@@ -167,17 +173,19 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
     try:
         pending = {}
-        queue = list(units)
+        queue = fork_groups(units, fork=fork)
         while queue or pending:
             while queue and len(pending) < groups:  # submit as groups free up, so `running` counts real work
-                unit = queue.pop(0)
-                pending[pool.submit(coordinator.run_with_retries, unit, retries)] = unit
-                progress.unit_started()
+                group = queue.pop(0)
+                pending[pool.submit(run_forked, coordinator, group, retries)] = group
+                for _ in group.units:
+                    progress.unit_started()
             ended, _ = wait(pending, timeout=WAKE_S, return_when=FIRST_COMPLETED)
             _stop_if_requested()
             for future in ended:
                 pending.pop(future)
-                record(future.result())  # the unit's UnitOutcome (run_with_retries never raises)
+                for outcome in future.result():  # each unit's UnitOutcome (run_forked never raises)
+                    record(outcome)
     finally:
         coordinator.shutdown()  # on Ctrl-C too: killing the workers unblocks the threads waiting on them
         pool.shutdown(wait=False, cancel_futures=True)
