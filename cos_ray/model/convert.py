@@ -16,13 +16,13 @@ from cos_ray.errors import UsageError
 
 def convert_checkpoint(src, dst, dtype: str = "bf16", lora: dict | None = None, experts: dict | None = None) -> str:
     """Write `src` to `dst` in diffusers format; returns the layout found (`describe()`)."""
+    target = Path(dst).expanduser().resolve()
+    if target.exists():
+        raise UsageError(f"dst: {target} exists; give a new directory")
     import torch
 
     from cos_ray.model.loader import load_pipeline
 
-    target = Path(dst).expanduser().resolve()
-    if target.exists():
-        raise UsageError(f"dst: {target} exists; give a new directory")
     model = load_pipeline(src, device="cpu", dtype=torch.bfloat16 if dtype == "bf16" else torch.float32,
                           lora=lora, fuse_lora=True if lora else None, experts=experts)
     target.parent.mkdir(parents=True, exist_ok=True)
