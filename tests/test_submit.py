@@ -134,6 +134,10 @@ def test_a_failed_unit_is_retried_on_resubmission_and_replaces_its_rows(small_sw
     out = tmp_path / "results"
     shutil.copytree(reference, out)
     ensemble = next(unit for unit in expand(load_spec(spec_path)) if unit.method == "ensemble")
+    from deltalake import DeltaTable
+
+    for table in ("runs", "steps"):  # the unit as its failed attempt left it: failed runs rows, no steps
+        DeltaTable(str(out / table)).delete(f"unit_id = '{ensemble.unit_id}'")
     write_unit(Store(out), ensemble.unit_id, failed_rows(ensemble, report.sweep_id, "WaitTimeout: injected"))
 
     again = run_sweep(str(spec_path), str(out), progress=False)

@@ -43,7 +43,6 @@ def _table(store: Store):
 
 def _claim(store: Store, name: str, holder: str, ttl_s: float) -> bool:
     """One attempt: take the lease if it is free or expired; whether `holder` holds it afterwards."""
-    import pyarrow.dataset as ds
     from deltalake.exceptions import CommitFailedError
 
     from cos_ray.store.tables import quote
@@ -56,7 +55,7 @@ def _claim(store: Store, name: str, holder: str, ttl_s: float) -> bool:
          .when_not_matched_insert_all().execute())
     except CommitFailedError:
         return False  # another claim committed first
-    rows = _table(store).to_pyarrow_dataset().to_table(filter=ds.field("name") == name).to_pylist()
+    rows = [row for row in _table(store).to_pyarrow_dataset().to_table().to_pylist() if row["name"] == name]
     return len(rows) == 1 and rows[0]["holder"] == holder
 
 

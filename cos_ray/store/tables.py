@@ -87,24 +87,28 @@ def committing(operation, what: str):
     raise AssertionError("unreachable")
 
 
-def dataset(store: Store, delta, unit_id: str | None = None):
+def dataset(store: Store, delta, unit_id: str | None = None, views: bool = False):
     """A pyarrow dataset of the table version's data files (of the files that may hold `unit_id`'s rows, by the
     log's statistics, if given).
 
     Built from the log's file list and schema: delta-rs's own `to_pyarrow_dataset()` costs ~3 ms per file (2 s for
     600 files), this ~4 ms in all. Tables that need a Delta reader feature (deletion vectors, column mapping) or
-    are partitioned go through `to_pyarrow_dataset()`."""
+    are partitioned go through `to_pyarrow_dataset()`. `views`: string columns typed string_view, for DuckDB (its
+    filters pushed into the scan then work whichever string type a file holds); filter other datasets after
+    reading, never in the scan."""
     import pyarrow.dataset as ds
 
     if delta.protocol().min_reader_version > 1 or delta.metadata().partition_columns:
         return delta.to_pyarrow_dataset()
     schema = pa.schema(delta.schema().to_arrow())
+    if views:  # files written by delta-rs's `update` hold string_view columns, others string: pyarrow cannot filter
+        # a string_view column against a string literal, so DuckDB's pushed-down filters see every string as a view
+        schema = pa.schema([f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f for f in schema])
     if unit_id is None:
         uris = delta.file_uris()
     else:
         root = delta.table_uri.rstrip("/")
-        uris = [f"{root}/{a['path']}" for a in add_actions(delta)
-                if a.get("min.unit_id") is None or a["min.unit_id"] <= unit_id <= a["max.unit_id"]]
+        uris = [f"{root}/{path}" for path in files_holding(delta, "unit_id", unit_id)]
     return ds.dataset([_fs_path(uri) for uri in uris], format="parquet", filesystem=store.fs, schema=schema)
 
 
@@ -113,6 +117,20 @@ def _fs_path(uri: str) -> str:
     from urllib.parse import unquote
 
     return unquote(uri.split("://", 1)[1]) if "://" in uri else uri
+
+
+def files_holding(delta, column: str, value: str) -> list[str]:
+    """The table-relative paths of the data files whose min/max statistics of `column` admit `value` (every file
+    without statistics). Computed in Arrow: a table of 10^4 files answers in milliseconds."""
+    import pyarrow.compute as pc
+
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    if f"min.{column}" not in actions.column_names or f"max.{column}" not in actions.column_names:
+        return actions.column("path").to_pylist()
+    low, high = actions.column(f"min.{column}"), actions.column(f"max.{column}")
+    admits = pc.and_(pc.less_equal(low, value), pc.greater_equal(high, value))
+    keep = pc.or_(pc.fill_null(admits, True), pc.or_(pc.is_null(low), pc.is_null(high)))
+    return actions.filter(keep).column("path").to_pylist()
 
 
 def add_actions(delta) -> list[dict]:

@@ -31,7 +31,7 @@ def register_views(connection, store: Store, tables=None) -> dict[str, int | Non
             connection.register(relation, to_table(table, []))
             versions[table] = None
         else:
-            connection.register(relation, dataset(store, delta))
+            connection.register(relation, dataset(store, delta, views=True))
             versions[table] = delta.version()
         connection.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {relation}")
     return versions

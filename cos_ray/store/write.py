@@ -17,7 +17,7 @@ import pyarrow.fs as pafs
 
 from cos_ray.store.location import Store
 from cos_ray.store.schema import TABLE_SPECS, to_table
-from cos_ray.store.tables import add_actions, committing, dataset, ensure_table, open_table, quote
+from cos_ray.store.tables import committing, dataset, ensure_table, files_holding, open_table, quote
 
 UNIT_ID = re.compile(r"^[A-Za-z0-9_.=-]+$")
 
@@ -49,22 +49,17 @@ def commit_rows(store: Store, table: str, rows, scope: str | None = None, keep_o
 def _may_hold(delta, column: str, value: str) -> bool:
     """Whether some data file may hold rows with `column` = `value`, by the log's min/max statistics. Deleting a
     unit's stale rows costs 100-200 ms a commit: only a unit that may have rows (an earlier attempt) pays it."""
-    for action in add_actions(delta):
-        low, high = action.get(f"min.{column}"), action.get(f"max.{column}")
-        if low is None or high is None or low <= value <= high:
-            return True
-    return False
+    return bool(files_holding(delta, column, value))
 
 
 def unit_done(store: Store, unit_id: str) -> bool:
     """Whether the unit's runs rows are committed, every one with status ok."""
-    import pyarrow.dataset as ds
-
     delta = open_table(store, "runs")
     if delta is None:
         return False
-    status = dataset(store, delta, unit_id).to_table(columns=["status"], filter=ds.field("unit_id") == unit_id)
-    values = status.column("status").to_pylist()
+    rows = dataset(store, delta, unit_id).to_table(columns=["unit_id", "status"])  # filtered after the scan
+    values = [status for uid, status in zip(rows.column("unit_id").to_pylist(), rows.column("status").to_pylist())
+              if uid == unit_id]
     return bool(values) and all(value == "ok" for value in values)
 
 
