@@ -77,3 +77,29 @@ def test_a_lora_that_cannot_apply_reaches_no_row(ray_cluster, diffsynth_pair, tm
     if (store / "runs" / "_delta_log").is_dir():
         ok = run_sql(Store(str(store)), "select count(*) as n from runs where status = 'ok'").to_pylist()
         assert ok[0]["n"] == 0
+
+
+def test_a_sweep_over_comfyui_single_file_experts(ray_cluster, tmp_path):
+    """spec model.experts {high, low} over an original-layout base: workers load the single files."""
+    from fixtures.wan_original import write_comfy_file, write_original_layout
+
+    from cos_ray.model.loader import load_pipeline
+    from cos_ray.store.location import Store
+    from cos_ray.store.query import run_sql
+    from cos_ray.sweep.runner import run_sweep
+
+    source = load_pipeline("tiny", device="cpu")
+    base = write_original_layout(source.pipe, tmp_path / "base")
+    high = write_comfy_file(source.pipe.transformer, tmp_path / "high.safetensors", prefix=True)
+    low = write_comfy_file(source.pipe.transformer_2, tmp_path / "low.safetensors", prefix=False)
+    spec = tmp_path / "comfy.yaml"
+    spec.write_text(
+        f"name: comfy\nmodel: {{name: {base}, experts: {{high: {high}, low: {low}}}}}\n"
+        "tasks: {generate: {family: maze, n: 1, seed: 0}}\nseeds: [1]\n"
+        "sampler: {steps: 2, frames: 5, height: 32, width: 32}\nmethods: [baseline]\n"
+    )
+    report = run_sweep(str(spec), str(tmp_path / "store"), progress=False, retries=0)
+    assert report.status == "done", report
+    rows = run_sql(Store(str(tmp_path / "store")), "select status, model_identity from runs").to_pylist()
+    assert rows and all(row["status"] == "ok" for row in rows)
+    assert all(json.loads(row["model_identity"])["layout"] == "comfy" for row in rows)

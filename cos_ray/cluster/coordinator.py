@@ -29,7 +29,8 @@ class Coordinator:
     """
 
     def __init__(self, model: str, layout=(1,), *, groups: int = 1, device: str | None = None,
-                 lora: dict | None = None, offload: bool = False, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
+                 lora: dict | None = None, offload: bool = False, experts: dict | None = None,
+                 cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
                  timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None):
         """`on_build(group)` is called with each group once built (its models loaded), before it runs anything - the
         first groups and every group rebuilt after a failure (fault drills, warm-ups)."""
@@ -42,6 +43,7 @@ class Coordinator:
             raise UsageError(f"layout: expected seeds per worker like [1, 1, 1] or [2, 1], got {list(layout)}")
         self.workers = len(self.layout)
         self.model, self.device, self.lora, self.offload, self.timeouts = model, device, lora, offload, timeouts
+        self.experts = experts  # ComfyUI single-file experts over `model` as the base directory
         self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
         connect(ray_address)  # `ray_address`, else $RAY_ADDRESS, else a fresh local cluster (see connect.py)
         self._groups = [None] * groups
@@ -67,7 +69,8 @@ class Coordinator:
             raise UsageError("this coordinator was shut down; create a new one")
         self._built += 1
         group = WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, offload=self.offload,
-                            timeouts=self.timeouts, name=f"group-{index}.{self._built}", **self.resources)
+                            experts=self.experts, timeouts=self.timeouts, name=f"group-{index}.{self._built}",
+                            **self.resources)
         if self.on_build is not None:
             try:
                 self.on_build(group)

@@ -33,7 +33,8 @@ class WorkerGroup:
     """`size` workers, each loading `model`; `run(unit)` runs a resolved unit on the first `len(unit.layout)`."""
 
     def __init__(self, size: int, model: str | None, *, device: str | None = None, lora: dict | None = None,
-                 offload: bool = False, cpus_per_worker: float = 0.5, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
+                 offload: bool = False, experts: dict | None = None, cpus_per_worker: float = 0.5,
+                 gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
                  name: str = "group"):
         import ray
         from ray.util.placement_group import placement_group
@@ -60,7 +61,7 @@ class WorkerGroup:
             ]
             if model is not None:
                 self.info = self._call("load", [(model, device, lora)] * size, timeouts.load,
-                                       f"loading {model} on {size} worker(s)", offload=offload)
+                                       f"loading {model} on {size} worker(s)", offload=offload, experts=experts)
             else:
                 self.info = self._call("describe", [()] * size, timeouts.start, "starting workers")
         except BaseException:

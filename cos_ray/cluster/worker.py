@@ -36,7 +36,7 @@ class SeedWorker:
 
     # -- model ---------------------------------------------------------------------------------------------------
     def load(self, model: str, device: str | None = None, lora: dict | None = None, shard: list | None = None,
-             offload: bool = False) -> WorkerInfo:
+             offload: bool = False, experts: dict | None = None) -> WorkerInfo:
         """Load `model` through the loader (once); returns `describe()`.
 
         With several GPUs visible to this actor (`gpus_per_worker` > 1; Ray sets its CUDA_VISIBLE_DEVICES), each expert
@@ -60,7 +60,8 @@ class SeedWorker:
             directory = model_directory(model)
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32  # the loader's default
             device_map = sharded_device_maps(directory, tuple(inspect_checkpoint(directory).experts), devices, dtype)
-        self.model = load_pipeline(model, device=self.device, lora=lora, device_map=device_map, offload=offload)
+        self.model = load_pipeline(model, device=self.device, lora=lora, device_map=device_map, offload=offload,
+                                   experts=experts)  # experts: ComfyUI single files over `model` as the base
         self.shard = list(devices or [])
         return self.describe()
 

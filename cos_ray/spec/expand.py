@@ -51,7 +51,7 @@ def engine_configs(method, x0, probes: dict, source=None) -> dict:
 def model_identity_of(spec: Spec) -> dict:
     from cos_ray.model.identity import model_identity
 
-    return model_identity(spec.model.name, spec.model.lora)
+    return model_identity(spec.model.name, spec.model.lora, spec.model.experts_files())
 
 
 def expand(spec: Spec, model_identity: dict | None = None) -> list[Unit]:

@@ -126,6 +126,14 @@ def _check_model(model: ModelSpec, problems: Problems) -> str | None:
             num_layers(model.name)
         except UsageError as err:
             problems.add("model.name", str(err))
+    if model.experts:
+        from cos_ray.errors import CheckpointError
+        from cos_ray.model.checkpoint import inspect_checkpoint
+
+        try:
+            inspect_checkpoint(model.name, experts=model.experts_files())
+        except CheckpointError as err:
+            problems.add("model.experts", str(err))
     for expert, file in model.lora_files().items():
         if not Path(file).is_file():
             problems.add(f"model.lora.{expert}", f"file {file} does not exist")

@@ -29,6 +29,8 @@ class ModelSpec(SpecNode):
     # Kohya, ComfyUI); 'transformer'/'transformer_2' are aliases of high/low; fuse merges it into the weights
     lora: dict[str, str | float | bool] | None = None
     gpu_memory_gib: float | None = None  # memory of each GPU; `cos-ray plan` refuses a layout that cannot fit in it
+    # {high: file, low: file}: ComfyUI-style single-file experts; `name` is then the base directory (T5, VAE, tokenizer)
+    experts: dict[str, str] | None = None
     offload: bool = False  # one GPU per worker: keep only the running component on it (the idle expert on CPU)
 
     @classmethod
@@ -53,8 +55,19 @@ class ModelSpec(SpecNode):
             except CheckpointError as err:
                 field, _, message = str(err).partition(": ")
                 yield field, message
+        for name in self.experts or {}:
+            if name not in ("high", "low", "transformer", "transformer_2"):
+                yield f"experts.{name}", "expected an expert (high, low, transformer, transformer_2)"
         if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
             yield "gpu_memory_gib", f"expected a positive number of GiB, got {self.gpu_memory_gib}"
+
+    def experts_files(self) -> dict[str, str] | None:
+        """{transformer: file, transformer_2: file} of single-file experts (aliases resolved), or None."""
+        if not self.experts:
+            return None
+        from cos_ray.model.lora_conventions import LORA_ALIASES
+
+        return {LORA_ALIASES[name]: file for name, file in self.experts.items()}
 
     def lora_files(self) -> dict[str, str]:
         """{transformer: file, transformer_2: file} (aliases resolved; scale and fuse left out)."""
@@ -79,7 +92,8 @@ class ModelSpec(SpecNode):
 
             lora = {expert: absolute(str(path)) for expert, path in lora_options(self.lora)[0].items()}
             lora.update({key: self.lora[key] for key in LORA_OPTIONS if key in self.lora})
-        return replace(self, name=name, lora=lora)
+        experts = {key: absolute(file) for key, file in self.experts.items()} if self.experts else None
+        return replace(self, name=name, lora=lora, experts=experts)
 
 
 def transformer_config(model: str) -> dict:

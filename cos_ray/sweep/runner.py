@@ -169,6 +169,7 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
     model = spec.model
     groups = min(len(units), model.groups or fit_groups(model.workers, model.gpus_per_worker))
     coordinator = Coordinator(model.name, (1,) * model.workers, groups=groups, lora=model.lora, offload=model.offload,
+                              experts=model.experts_files(),
                               gpus_per_worker=model.gpus_per_worker, timeouts=timeouts)
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
     try:
