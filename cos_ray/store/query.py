@@ -17,6 +17,9 @@ from cos_ray.store.retry import retrying, vanished
 from cos_ray.store.views import register_views, tables_in
 
 FORMATS = ("table", "csv", "json")
+# Words of DuckDB's and pyarrow's messages for a data file that cannot be read (then the store is checked for damage)
+READ_FAILURES = ("parquet", "magic bytes", "thrift", "reading the stream", "ioerror", "corrupt", "decompress",
+                 "snappy", "zstd", "page header", "footer")
 
 
 class EmptyStore(UsageError):
@@ -41,7 +44,10 @@ def run_sql(store: Store, sql: str, select_only: bool = True, require_results: b
     def once() -> pa.Table:
         connection = duckdb.connect(":memory:")
         try:
-            register_views(connection, store, tables)
+            try:
+                register_views(connection, store, tables)  # binding a view reads the data files' footers
+            except (duckdb.IOException, duckdb.InvalidInputException) as err:
+                raise _ReadFailed(str(err)) from err
             if select_only:
                 from cos_ray.store.sql_guard import check_select_only
 
@@ -51,7 +57,7 @@ def run_sql(store: Store, sql: str, select_only: bool = True, require_results: b
 
                 return run_limited(connection, lambda: connection.sql(sql).to_arrow_table(), timeout_s, "--timeout")
             except (duckdb.IOException, duckdb.InvalidInputException) as err:
-                if vanished(err) or "reading the stream" in str(err) or "ioerror" in str(err).lower():
+                if vanished(err) or any(words in str(err).lower() for words in READ_FAILURES):
                     raise _ReadFailed(str(err)) from err
                 raise UsageError(f"query failed: {err}") from None
             except duckdb.Error as err:

@@ -98,7 +98,7 @@ def dataset(store: Store, delta, unit_id: str | None = None, views: bool = False
     reading, never in the scan."""
     import pyarrow.dataset as ds
 
-    if delta.protocol().min_reader_version > 1 or delta.metadata().partition_columns:
+    if not plain(delta):
         return delta.to_pyarrow_dataset()
     schema = pa.schema(delta.schema().to_arrow())
     if views:  # files written by delta-rs's `update` hold string_view columns, others string: pyarrow cannot filter
@@ -109,10 +109,16 @@ def dataset(store: Store, delta, unit_id: str | None = None, views: bool = False
     else:
         root = delta.table_uri.rstrip("/")
         uris = [f"{root}/{path}" for path in files_holding(delta, "unit_id", unit_id)]
-    return ds.dataset([_fs_path(uri) for uri in uris], format="parquet", filesystem=store.fs, schema=schema)
+    return ds.dataset([fs_path(uri) for uri in uris], format="parquet", filesystem=store.fs, schema=schema)
 
 
-def _fs_path(uri: str) -> str:
+def plain(delta) -> bool:
+    """Whether the table's data files can be read as plain Parquet (no deletion vectors, column mapping or
+    partition columns: nothing that needs a Delta reader)."""
+    return delta.protocol().min_reader_version <= 1 and not delta.metadata().partition_columns
+
+
+def fs_path(uri: str) -> str:
     """A data file's URI as a path on the store's pyarrow filesystem (no scheme)."""
     from urllib.parse import unquote
 
