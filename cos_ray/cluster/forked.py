@@ -29,26 +29,28 @@ def run_forked(coordinator, group, retries: int = 2) -> list[UnitOutcome]:
     if len(units) == 1:
         return [coordinator.run_with_retries(units[0], retries)]
     outcomes: dict[str, UnitOutcome] = {}
-    ready = []
+    ready, resolved = [], {}
     for unit in units:
         started = _now()
         try:
-            ready.append(coordinator.resolve(unit).loaded())
+            resolved[unit.unit_id] = coordinator.resolve(unit)  # what the outcome holds (the store reads its task)
+            ready.append(resolved[unit.unit_id].loaded())  # what the workers get
         except Exception as err:  # noqa: BLE001 - this unit's input: deterministic, it fails alone
             outcome = outcomes[unit.unit_id] = UnitOutcome(unit, error=err)
             outcome.attempts.append(Attempt(1, started, _now(), err))
     for part in fork_groups(ready):
-        for outcome in _run_part(coordinator, part, retries):
+        for outcome in _run_part(coordinator, part, retries, resolved):
             outcomes[outcome.unit.unit_id] = outcome
     return [outcomes[unit.unit_id] for unit in units]
 
 
-def _run_part(coordinator, group, retries: int) -> list[UnitOutcome]:
+def _run_part(coordinator, group, retries: int, resolved: dict) -> list[UnitOutcome]:
+    """`group`'s units are loaded; `resolved[unit_id]` is each one as the store records it (task not read)."""
     from cos_ray.cluster.errors import ClusterError
     from cos_ray.errors import CosRayError
     from cos_ray.sweep.forks import run_group_on_worker
 
-    units = group.units
+    units = [resolved[unit.unit_id] for unit in group.units]
     if len(units) == 1:
         return [coordinator.run_with_retries(units[0], retries)]
     layout = units[0].layout
