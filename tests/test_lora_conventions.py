@@ -222,3 +222,10 @@ def test_a_kohya_lora_of_another_model_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"sdxl-style.safetensors: kohya convention detected; .*another model.*"
                                               r"lora_unet_down_blocks_0_attentions_0_proj_in"):
         load_pipeline("tiny", device="cpu", lora={"transformer": bad})
+
+
+def test_fused_equals_unfused_at_a_scale(lora_files, task, settings):
+    unfused = load_pipeline("tiny", device="cpu", lora=lora_files["comfy"], lora_scale=0.5)
+    fused = load_pipeline("tiny", device="cpu", lora={**lora_files["comfy"], "scale": 0.5, "fuse": True})
+    assert fused.lora_records["transformer"]["fused"] and fused.lora_records["transformer"]["scale"] == 0.5
+    assert np.abs(sample(fused, task, settings, [0]) - sample(unfused, task, settings, [0])).max() < 1e-5
