@@ -25,6 +25,7 @@ from typing import Literal
 
 from cos_ray.interventions.configs import EnsembleConfig, NoiseAtFrameConfig, NoiseAtStepConfig, SwapConfig
 from cos_ray.spec.fields import SpecNode
+from cos_ray.spec.limits import SAMPLER_CAPS
 
 
 class MethodSpec:
@@ -153,7 +154,8 @@ class EnsembleSpec(MethodSpec, SpecNode):
 
     def check_against(self, num_layers: int, steps: int, path: str):
         if steps is None:  # the step count is unknown while the sampler section is broken: check the layers only
-            return config_problems(lambda: self.config(path).resolved(num_layers, 1 << 30))
+            # (checked against the most steps a sampler may ask for: a larger count would list its steps one by one)
+            return config_problems(lambda: self.config(path).resolved(num_layers, SAMPLER_CAPS["steps"]))
         problems = config_problems(lambda: self.config(path).resolved(num_layers, steps))
         if problems:
             return problems

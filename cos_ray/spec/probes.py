@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cos_ray.engine.hook_points import GRAMMAR, LATENTS, HookPoint, point_problems
 from cos_ray.probes.configs import EnergyConfig
 from cos_ray.spec.fields import SpecNode
+from cos_ray.spec.limits import SAMPLER_CAPS
 from cos_ray.spec.methods import config_problems
 
 
@@ -57,10 +58,10 @@ class EnergySpec(SpecNode):
 
     def check_against(self, num_layers: int, steps: int | None, path: str):
         config = self.config(path)
-        problems = config_problems(lambda: config.resolved(num_layers, 1 << 30 if steps is None else steps))
+        problems = config_problems(lambda: config.resolved(num_layers, SAMPLER_CAPS["steps"] if steps is None else steps))
         if problems:
             return problems
-        resolved = config.resolved(num_layers, 1 << 30 if steps is None else steps)
+        resolved = config.resolved(num_layers, SAMPLER_CAPS["steps"] if steps is None else steps)
         return [(f"{path}.{name}", f"selects no {unit}")
                 for name, unit in (("layers", "layer"), ("steps", "step")) if not getattr(resolved, name)]
 
@@ -104,7 +105,8 @@ class ProbesSpec(SpecNode):
     sensitivity: str | SensitivitySpec | None = None
 
     def check(self):
-        if isinstance(self.sensitivity, str) and self.sensitivity != LATENTS and not HookPoint.is_name(self.sensitivity):
+        state = self.sensitivity
+        if isinstance(state, str) and state != LATENTS and not HookPoint.is_name(state):
             yield "sensitivity", f"expected 'latents' or a block like {GRAMMAR}, got {self.sensitivity!r}"
 
     @property
