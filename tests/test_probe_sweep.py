@@ -53,7 +53,8 @@ def test_swap_units_name_run_b_by_its_content():
     by_index = units_of(methods=[{"swap": {"layer": 20, "source": {"task": 1}}}])
     assert by_index[0].unit_id == first.unit_id
     program = first.loaded().program  # run B read, as the coordinator sends it
-    assert (program.swap.layer, program.swap.step, program.swap.mode) == (20, (0,), "update") and program.swap_source.prompt
+    assert (program.swap.layer, program.swap.step, program.swap.mode) == (20, (0,), "update")
+    assert program.swap_source.prompt
 
 
 def test_swap_modes_step_ranges_and_regions_from_the_spec(tmp_path):

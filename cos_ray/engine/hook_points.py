@@ -99,7 +99,8 @@ def resolve_hook_point(pipe, point) -> list[HookPoint]:
     points = []
     for key in chosen:
         if key not in experts:
-            raise UsageError(f"hook point {parsed.name!r}: this model has no {key!r} expert; valid: {valid_names(pipe)}")
+            raise UsageError(f"hook point {parsed.name!r}: this model has no {key!r} expert; "
+                             f"valid: {valid_names(pipe)}")
         if parsed.layer >= len(experts[key].blocks):
             raise UsageError(f"hook point {parsed.name!r}: layer {parsed.layer} is out of range; "
                              f"valid: {valid_names(pipe)}")

@@ -57,7 +57,8 @@ def _answers(connection, where, kind: str) -> None:
     table = cached(connection, "compare.ensemble_answers", where, kind)
     if table.num_rows == 0:
         return
-    st.markdown(f"**The ensemble's answer** ({kind}): " + "; ".join(f"`{name}`: {text}" for name, text in ANSWERS.items()))
+    named = "; ".join(f"`{name}`: {text}" for name, text in ANSWERS.items())
+    st.markdown(f"**The ensemble's answer** ({kind}): {named}")
     frame = table.to_pandas()
     st.dataframe(frame.drop(columns=["method", "params"]), hide_index=True, width="stretch",
                  column_config={column: NUMBER for column in frame.columns if frame[column].dtype.kind == "f"})
