@@ -41,7 +41,9 @@ def compact(out, retain_hours, no_vacuum):
     store = _existing(Store(out), UsageError)
     for result in compact_store(store, vacuum=not no_vacuum, retention_hours=retain_hours):
         vacuumed = f", {result.vacuumed} old file(s) vacuumed" if result.vacuumed else ""
-        if result.path is None:
+        if result.skipped:
+            click.echo(f"{result.table}: another compaction held the table's lease for 5 minutes: skipped")
+        elif result.path is None:
             click.echo(f"{result.table}: {result.files_before} file(s), nothing to compact{vacuumed}")
         else:
             click.echo(f"{result.table}: {result.files_before} file(s) -> {result.files_after} ({result.rows} rows)"
