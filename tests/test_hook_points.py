@@ -113,3 +113,12 @@ def test_resolved_configs_hold_integers_and_their_dict_is_the_identity():
     assert [point.name for point in config.hook_points()] == [f"blocks.{layer}" for layer in range(20, 30)]
     assert config == EnsembleConfig(layers=list(range(20, 30)), steps="0-9", merge="update").resolved(40, 50)
     assert dataclasses.replace(config, field="elsewhere").params() == config.params()  # the field is no identity
+
+
+def test_a_huge_range_is_checked_without_listing_it():
+    """A config keeps range text until it is resolved against a run: `0-99999999999` costs nothing to validate, and
+    resolving it against the model names the field and its bound."""
+    config = EnsembleConfig(layers="0-99999999999")
+    assert config.layers == "0-99999999999"
+    with pytest.raises(UsageError, match="ensemble.layers: '0-99999999999' reaches layer 99999999999, out of range"):
+        config.resolved(40, 10)

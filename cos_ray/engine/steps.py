@@ -68,9 +68,23 @@ def normalize_index_range(value, field: str, unit: str = "step"):
     count (`'0-20%'` is 0-9 of 50 steps, 0-1 of 10), so a range too long for the model is reported as written.
     Malformed values fail here, naming `field`."""
     if isinstance(value, str) and value.strip().lower() not in EMPTY:
-        parse_index_range(value, 100 if "%" in value else 1 << 62, field, unit=unit)
+        if "%" in value:
+            parse_index_range(value, 100, field, unit=unit)  # syntax and bounds of the percentages
+        else:
+            _check_text(value, field, unit)  # syntax and order, without listing the indices (a range may be huge)
         return value.strip()
-    return parse_index_range(value, 1 << 62, field, unit=unit)
+    return parse_index_range(value, 1 << 62, field, unit=unit)  # an index or a list: as long as written
+
+
+def _check_text(text: str, field: str, unit: str) -> None:
+    match = _RANGE.match(text)
+    if not match:
+        raise UsageError(f"{field}: expected a {unit} range like '0-9', '0-20%', '5' or 'none', got {text!r}")
+    start, end = match.group(1), match.group(3) or match.group(1)
+    if "." in start or "." in end:
+        raise UsageError(f"{field}: {unit} indices are integers (or use a percentage), got {text!r}")
+    if int(start) > int(end):
+        raise UsageError(f"{field}: range start {int(start)} is after its end {int(end)}")
 
 
 def is_resolved(value) -> bool:
