@@ -1,6 +1,6 @@
 """Forked sweeps on the session's Ray cluster: the forked tables equal the `--no-fork` tables; a fault inside one
 branch fails that branch's unit and leaves its siblings' members intact; a driver killed mid-fork and resubmitted
-gives the uninterrupted tables."""
+gives the uninterrupted tables. The ensemble units' members are on two workers: they fork together, in lockstep."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(400)
 
 SPEC = """\
 name: forks-cluster
-model: {name: tiny, workers: 1, groups: 1}
+model: {name: tiny, workers: 2, groups: 1}   # ensembles span both workers (all-reduce); single runs use one
 tasks: {generate: {family: maze, n: 1, seed: 0}}
 seeds: [0]
 sampler: {steps: 5, frames: 5}
@@ -52,6 +52,10 @@ def test_forked_rows_equal_the_no_fork_rows(forked_and_unforked):
     methods = run_sql(Store(forked), "select method, count(*) n from runs group by all order by 1").to_pylist()
     assert methods == [{"method": "baseline", "n": 1}, {"method": "ensemble", "n": 4},
                        {"method": "noise_at_step", "n": 2}]
+    for store in (forked, unforked):  # each ensemble's two members ran on two workers
+        spread = run_sql(Store(store), "select unit_id, count(distinct worker) n from runs where method = 'ensemble' "
+                                       "group by all").to_pylist()
+        assert [row["n"] for row in spread] == [2, 2]
 
 
 def test_a_fault_inside_one_branch_leaves_its_siblings_whole(ray_cluster, tiny_model, tmp_path):
@@ -69,9 +73,21 @@ def test_a_fault_inside_one_branch_leaves_its_siblings_whole(ray_cluster, tiny_m
     units = expand(load_spec(str(write_spec(tmp_path, SPEC))))
     group = next(group for group in fork_groups(units) if group.units[0].method == "baseline")
     assert [branch.start for branch in group.branches] == [0, 2, 3]  # clean, noise at 2, noise at 3
-    with Coordinator("tiny", (1,), groups=1, on_build=lambda g: faults.inject(g, 0, FailInEditedRun(step=2))) as co:
+    ensembles = next(group for group in fork_groups(units) if group.units[0].method == "ensemble")
+    assert [branch.start for branch in ensembles.branches] == [0, 2]  # merged over 0-1, then 0-2 from step 2
+    fault = FailInEditedRun(step=2)
+    with Coordinator("tiny", (1, 1), groups=1, on_build=lambda g: faults.inject(g, 0, fault)) as co:
         outcomes = run_forked(co, group, retries=0)
-        assert co.built == 1  # a deterministic failure keeps the group
+        merged = run_forked(co, ensembles, retries=0)  # two workers, members forked together (all-reduce)
+        assert co.built == 1  # a deterministic failure keeps the group; nothing fell back to a fresh group
+    for outcome in merged:
+        assert outcome.ok, outcome.error
+        unit = outcome.unit.loaded()
+        reference = run_program(tiny_model, unit.task, unit.settings, list(unit.seeds), None, ensemble=unit.ensemble,
+                                x0=unit.x0)  # in process, one batch: last bits differ from the all-reduce
+        for member, expected in zip(outcome.members, reference):
+            assert [row["step"] for row in member.steps] == [row["step"] for row in expected.steps]
+            assert np.allclose(member.final_latent, expected.final_latent.numpy(), atol=1e-5, rtol=0)
     by_start = {branch.start: outcome for branch, outcome in zip(group.branches, outcomes)}
     assert "fault drill at step 2" in str(by_start[2].error) and by_start[2].members is None
     for start in (0, 3):  # the clean trunk, and noise at 3 resumed from its snapshot: as run alone, from noise
