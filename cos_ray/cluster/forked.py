@@ -1,15 +1,17 @@
-"""A fork group of units (`cos_ray.spec.forks`) as one call on one worker group, with the sweep's failure rules.
+"""A fork group of units (`cos_ray.spec.forks`) on one worker group, one call per branch, with the sweep's failure rules.
 
-The group's units share a prefix; one `execute` call runs all their branches on one group of workers
-(`cos_ray.sweep.forks.run_group_on_worker`), so the snapshots never leave the workers. What each unit gets:
+The group's units share a prefix; they run on one group of workers, one `execute` call per branch
+(`cos_ray.sweep.forks.branch_on_worker`), the snapshots waiting on the workers between calls (they never leave them).
+Each unit's outcome is handed on as its branch ends, so the sweep writes it then. What each unit gets:
 
 - its members, as an unforked run of it would (same ids, same rows);
 - a deterministic failure inside its branch (a `CosRayError` such as bad input or NaN in a merged state): that
   unit fails; its siblings keep their members;
 - anything else inside its branch (not a `CosRayError`) is treated as the cluster treats it for a single unit: the
   unit runs again alone, from noise, through `Coordinator.run_with_retries`;
-- an infrastructure failure of the whole call (a worker died or stalled: `ClusterError`): the group was torn down;
-  every unit of it runs again alone through `run_with_retries` (a fresh group, from noise), with its retries.
+- an infrastructure failure (a worker died or stalled: `ClusterError`): the group was torn down, with its
+  snapshots; that unit and the ones after it run again alone through `run_with_retries` (a fresh group, from noise),
+  with their retries.
 
 Reading a unit's inputs fails that unit only (the others are planned again without it).
 """
@@ -21,13 +23,18 @@ from datetime import datetime, timezone
 from cos_ray.cluster.outcome import Attempt, UnitOutcome
 
 
-def run_forked(coordinator, group, retries: int = 2) -> list[UnitOutcome]:
-    """The `UnitOutcome` of every unit of `group` (a `ForkGroup`), in its branch order; never raises."""
+def run_forked(coordinator, group, retries: int = 2, emit=None) -> list[UnitOutcome]:
+    """The `UnitOutcome` of every unit of `group` (a `ForkGroup`), in its branch order; never raises.
+
+    `emit(outcome)` is called with each unit's outcome as soon as it is known (the sweep records it then)."""
     from cos_ray.spec.forks import fork_groups
 
+    emit = emit or (lambda outcome: None)
     units = group.units
     if len(units) == 1:
-        return [coordinator.run_with_retries(units[0], retries)]
+        outcome = coordinator.run_with_retries(units[0], retries)
+        emit(outcome)
+        return [outcome]
     outcomes: dict[str, UnitOutcome] = {}
     ready, resolved = [], {}
     for unit in units:
@@ -38,66 +45,74 @@ def run_forked(coordinator, group, retries: int = 2) -> list[UnitOutcome]:
         except Exception as err:  # noqa: BLE001 - this unit's input: deterministic, it fails alone
             outcome = outcomes[unit.unit_id] = UnitOutcome(unit, error=err)
             outcome.attempts.append(Attempt(1, started, _now(), err))
+            emit(outcome)
     for part in fork_groups(ready):
-        for outcome in _run_part(coordinator, part, retries, resolved):
+        for outcome in _run_part(coordinator, part, retries, resolved, emit):
             outcomes[outcome.unit.unit_id] = outcome
     return [outcomes[unit.unit_id] for unit in units]
 
 
-def _run_part(coordinator, group, retries: int, resolved: dict) -> list[UnitOutcome]:
+def _run_part(coordinator, group, retries: int, resolved: dict, emit) -> list[UnitOutcome]:
     """`group`'s units are loaded; `resolved[unit_id]` is each one as the store records it (task not read)."""
     from cos_ray.cluster.errors import ClusterError
     from cos_ray.errors import CosRayError
-    from cos_ray.sweep.forks import run_group_on_worker
+    from cos_ray.sweep.forks import branch_on_worker
 
     units = [resolved[unit.unit_id] for unit in group.units]
-    if len(units) == 1:
-        return [coordinator.run_with_retries(units[0], retries)]
-    layout = units[0].layout
-    started = _now()
-    try:
-        parts, workers = _execute(coordinator, group, layout, run_group_on_worker)
-    except ClusterError:  # the group was torn down: each unit again, alone, on a fresh group
-        return [coordinator.run_with_retries(unit, retries) for unit in units]
-    except Exception as err:  # noqa: BLE001 - a deterministic failure of the whole call reaches every unit
-        return [_failed(unit, err, started) for unit in units]
-    results = []
-    for index, unit in enumerate(units):
-        branches = [part[index] for part in parts]  # this unit's branch on every worker, in rank order
-        error = next((branch.error for branch in branches if branch.error is not None), None)
-        begun = min(branch.started for branch in branches)
-        ended = max(branch.finished for branch in branches)
-        if error is not None and not isinstance(error, CosRayError):
-            results.append(coordinator.run_with_retries(unit, retries))  # not deterministic: again, alone
-            continue
-        outcome = UnitOutcome(unit, workers=list(workers))
-        outcome.attempts.append(Attempt(1, begun, ended, error))
-        if error is None:
-            outcome.members = [member for branch in branches for member in branch.members]
-        else:
-            outcome.error = error
+    results, alone = [], []  # alone: units to run again by themselves once the group is released
+
+    def done(outcome):
         results.append(outcome)
-    return results
+        emit(outcome)
 
-
-def _execute(coordinator, group, layout, fn):
-    """Run `fn(worker, group)` on a free worker group formed for `layout`; (per-worker results, WorkerInfos)."""
-    from cos_ray.cluster.errors import ClusterError
-
-    index = coordinator._acquire()
-    try:
-        workers = coordinator._groups[index]
-        if workers is None or not workers.alive:  # torn down by an earlier failure: a fresh group
-            workers = coordinator._groups[index] = coordinator._build(index)
+    if len(units) == 1:
+        alone = units
+    else:
+        key = units[0].unit_id  # the trunk's id names the fork group on the workers
+        layout = units[0].layout
+        index = coordinator._acquire()
         try:
-            workers.form(layout)
-            timeout = workers.timeouts.unit * len(group)  # one unit's limit per branch
-            return workers.execute(fn, group, members=len(layout), timeout=timeout), list(workers.info)
-        except ClusterError:
-            workers.shutdown()
-            raise
-    finally:
-        coordinator._release(index)
+            workers = coordinator._groups[index]
+            for number, unit in enumerate(units):
+                started = _now()
+                try:
+                    if workers is None or not workers.alive:  # torn down by an earlier failure: a fresh group
+                        workers = coordinator._groups[index] = coordinator._build(index)
+                    workers.form(layout)
+                    branches = workers.execute(branch_on_worker, key, group if number == 0 else None,
+                                               members=len(layout))  # this unit's branch on every worker, rank order
+                except ClusterError:  # the group was torn down: this unit and the rest again, alone, fresh group
+                    if workers is not None:
+                        workers.shutdown()
+                    alone = alone + units[number:]
+                    break
+                except Exception as err:  # noqa: BLE001 - deterministic, on every worker: the whole call failed
+                    done(_failed(unit, err, started))
+                    alone = []
+                    for rest in units[number + 1:]:
+                        done(_failed(rest, err, started))
+                    break
+                error = next((branch.error for branch in branches if branch.error is not None), None)
+                if isinstance(error, ClusterError):  # a collective broke inside the branch: the group goes
+                    workers.shutdown()
+                    alone = alone + units[number:]
+                    break
+                if error is not None and not isinstance(error, CosRayError):
+                    alone.append(unit)  # not deterministic: again, alone (its children resume without it)
+                    continue
+                outcome = UnitOutcome(unit, workers=list(workers.info))
+                outcome.attempts.append(Attempt(1, min(b.started for b in branches), max(b.finished for b in branches),
+                                                error))
+                if error is None:
+                    outcome.members = [member for branch in branches for member in branch.members]
+                else:
+                    outcome.error = error
+                done(outcome)
+        finally:
+            coordinator._release(index)
+    for unit in alone:
+        done(coordinator.run_with_retries(unit, retries))
+    return results
 
 
 def _failed(unit, err, started) -> UnitOutcome:

@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from queue import SimpleQueue
 
 from cos_ray.cluster.waits import Timeouts
 from cos_ray.errors import CosRayError, UsageError
@@ -175,18 +176,20 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
     try:
         pending = {}
         queue = fork_groups(units, fork=fork)
+        ended_units = SimpleQueue()  # UnitOutcomes, put by the pool's threads as each unit ends; recorded here
         while queue or pending:
             while queue and len(pending) < groups:  # submit as groups free up, so `running` counts real work
                 group = queue.pop(0)
-                pending[pool.submit(run_forked, coordinator, group, retries)] = group
+                pending[pool.submit(run_forked, coordinator, group, retries, ended_units.put)] = group
                 for _ in group.units:
                     progress.unit_started()
             ended, _ = wait(pending, timeout=WAKE_S, return_when=FIRST_COMPLETED)
             _stop_if_requested()
             for future in ended:
                 pending.pop(future)
-                for outcome in future.result():  # each unit's UnitOutcome (run_forked never raises)
-                    record(outcome)
+                future.result()  # run_forked never raises; its outcomes went through `ended_units`
+            while not ended_units.empty():
+                record(ended_units.get())
     finally:
         coordinator.shutdown()  # on Ctrl-C too: killing the workers unblocks the threads waiting on them
         pool.shutdown(wait=False, cancel_futures=True)
