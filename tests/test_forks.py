@@ -181,3 +181,18 @@ def test_a_failing_branch_fails_its_unit_only(tiny_model, units):
     assert "fault drill at step 3" in str(by_step[2].error)  # noise at 2 reaches step 3 and fails there
     assert by_step[0].error is None and by_step[4].error is None  # its siblings are whole
     assert by_step[4].start == 4
+
+
+def test_plan_prints_the_passes_with_and_without_forking_and_submit_takes_no_fork(tmp_path):
+    from click.testing import CliRunner
+
+    from cos_ray.cli import main
+
+    spec = write_spec(tmp_path)
+    result = CliRunner().invoke(main, ["plan", str(spec), "--out", str(tmp_path / "results")])
+    assert result.exit_code == 0, result.output
+    # the counts of test_the_planner_groups_units_that_share_a_prefix, worked out by hand there
+    assert ("forward passes with companion runs (run B of a swap, the clean run of CKA): 312 without forking "
+            "(--no-fork), 224 forked (0.718 of them); 16 units in 4 fork groups, 0 run alone") in result.output
+    assert not (tmp_path / "results").exists()
+    assert "--no-fork" in CliRunner().invoke(main, ["submit", "--help"]).output
