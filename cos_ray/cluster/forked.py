@@ -1,4 +1,4 @@
-"""A fork group of units (`cos_ray.spec.forks`) on one worker group, one call per branch, with the sweep's failure rules.
+"""A fork group of units (`cos_ray.spec.forks`) on one worker group, a call per branch, under the sweep's failure rules.
 
 The group's units share a prefix; they run on one group of workers, one `execute` call per branch
 (`cos_ray.sweep.forks.branch_on_worker`), the snapshots waiting on the workers between calls (they never leave them).
