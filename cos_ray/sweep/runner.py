@@ -159,7 +159,7 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
 def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, record, fork: bool = True) -> None:
     """Feed model units to the worker groups, as many at once as there are groups; `record` each as it ends.
 
-    Units that share a prefix go as one fork group, one call on one group (`cos_ray.cluster.forked`); the units
+    Units that share a prefix go as one fork group to one group, a call per branch (`cos_ray.cluster.forked`); the units
     left to run are planned again at each submission, so a resumed sweep forks what is left."""
     from cos_ray.cluster.connect import connect, fit_groups
     from cos_ray.cluster.coordinator import Coordinator
