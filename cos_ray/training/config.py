@@ -107,7 +107,8 @@ class FlowConfig:
     warmup: int = 200
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    ema: float = 0.998
+    ema: float = 0.998  # EMA decay, warmed up as min(ema, (1 + step) / (10 + step))
+    export_weights: str = "ema"  # which weights export/ holds: the EMA or the raw trained ones
     prompt_dropout: float = 0.1  # share of samples conditioned on the negative prompt (what CFG's uncond branch sees)
     shift: float = 5.0  # sigma = shift*u / (1 + (shift-1)*u), u ~ U(0, 1): the sampler's flow shift
     boundary: float = 0.875
@@ -125,6 +126,7 @@ class FlowConfig:
         _num("flow.weight_decay", self.weight_decay, 0.0, 1.0)
         _num("flow.grad_clip", self.grad_clip, 0.0, 1e6)
         _num("flow.ema", self.ema, 0.0, 0.99999)
+        _check("flow.export_weights", self.export_weights in ("ema", "raw"), "'ema' or 'raw'", self.export_weights)
         _num("flow.prompt_dropout", self.prompt_dropout, 0.0, 1.0)
         _num("flow.shift", self.shift, 0.01, 100.0)
         _num("flow.boundary", self.boundary, 0.0, 1.0)

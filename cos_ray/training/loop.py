@@ -5,7 +5,8 @@ run_dir/
   vae_state.pt        stage 1 checkpoint; vae/ the frozen VAE with its latent statistics
   flow_state.pt       stage 2 checkpoint: transformer, EMA, optimiser, step, latent buffer
   vae_log.jsonl, flow_log.jsonl   losses per step
-  export/             the diffusers pipeline (EMA weights, copied into both experts), rewritten at each checkpoint
+  export/             the diffusers pipeline (EMA or raw weights: flow.export_weights; copied into both experts),
+                      rewritten at each checkpoint
 Killed at any point, the same command resumes; the weights after N steps do not depend on where it was interrupted.
 """
 
@@ -115,8 +116,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
         save_atomic({"transformer": transformer.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                      "buffer": buffer.state_dict(), "step": step}, state_path)
         if export:
-            export_trained(config, pipe, ema, run_dir / "export")
+            export_trained(config, pipe, ema if cfg.export_weights == "ema" else transformer, run_dir / "export")
 
+    ran = max(0, end - step)  # steps this call runs (0: a finished run, resumed to export it again)
     bar = tqdm(total=end, initial=step, desc="flow", disable=not progress, mininterval=5)
     t_last = time.time()
     while step < end:
@@ -133,9 +135,10 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(transformer.parameters(), cfg.grad_clip)
         opt.step()
+        decay = min(cfg.ema, (1 + step) / (10 + step))  # warm-up: early EMA weights are not the random init's
         with torch.no_grad():
             for e, p in zip(ema.parameters(), transformer.parameters()):
-                e.lerp_(p, 1 - cfg.ema)
+                e.lerp_(p, 1 - decay)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
@@ -149,11 +152,14 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
         if step % cfg.checkpoint_every == 0 or step == end:
             checkpoint()
     bar.close()
+    if export and (ran == 0 or not (run_dir / "export" / "model_index.json").is_file()):
+        export_trained(config, pipe, ema if cfg.export_weights == "ema" else transformer, run_dir / "export")
     return pipe, transformer, ema, step
 
 
 def export_trained(config: TrainConfig, pipe, ema, target: Path) -> Path:
-    """The pipeline with the EMA weights in both experts (shared weights, one copy each), in diffusers format."""
+    """The pipeline with `ema` (the EMA or the raw transformer, as flow.export_weights says) in both experts (shared
+    weights, one copy each), in diffusers format."""
     from cos_ray.training.architecture import assemble_pipeline
     from cos_ray.training.export import export_pipeline
 
