@@ -103,6 +103,23 @@ def test_a_snapshot_resumes_the_trajectory_exactly_and_skips_the_steps_before_it
         assert history == 3 * latent + 2 * 8
 
 
+def test_a_resumed_batch_keeps_its_x0_latents_filmstrips_and_x0_change(tiny_model, task, tiny_settings):
+    from cos_ray.engine.records import X0Config
+
+    settings, x0 = tiny_settings.replace(steps=5), X0Config(every=1, decode_every=2, keep_latents=True)
+    trunk, noise = Fork(take={3}), NoiseAtStepConfig(step=3)
+    run_trajectory(tiny_model, task, settings, [5, 6], fork=trunk, x0=x0)
+    forked = run_trajectory(tiny_model, task, settings, [5, 6], interventions=[noise.apply], x0=x0,
+                            fork=Fork(resume=trunk.taken[3]))
+    unforked = run_trajectory(tiny_model, task, settings, [5, 6], interventions=[noise.apply], x0=x0)
+    assert_same_members(forked, unforked)  # x0_change at step 3 needs step 2's x̂0: from the snapshot
+    for one, other in zip(forked, unforked):
+        assert one.filmstrip_steps == other.filmstrip_steps == [0, 2, 4]
+        assert np.array_equal(one.filmstrip, other.filmstrip)
+        assert sorted(one.x0_latents) == list(range(5))
+        assert all(torch.equal(one.x0_latents[step], other.x0_latents[step]) for step in range(5))
+
+
 def test_the_planner_groups_units_that_share_a_prefix(units):
     from cos_ray.spec.forks import fork_groups, forward_passes
 
