@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,30 +27,39 @@ RSS_LIMIT_MB = 200
 AS_LIMIT = 3 << 30  # the child's address space: a bomb dies here instead of swapping the machine
 
 
-def _limit():
-    resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
+# The child is started by a small launcher process: a child forked straight from this (large) pytest process would
+# report pytest's resident pages as its own peak RSS (the kernel carries the pre-exec high-water mark over).
+LAUNCHER = """
+import json, os, resource, subprocess, sys, threading
+args, cwd, env, timeout, limit = json.loads(sys.argv[1])
+def cap():
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+with open(os.path.join(cwd, ".stdout"), "wb") as out, open(os.path.join(cwd, ".stderr"), "wb") as err:
+    child = subprocess.Popen([sys.executable, "-m", "cos_ray.cli", *args], cwd=cwd, env=env, stdout=out,
+                             stderr=err, preexec_fn=cap)
+    timer = threading.Timer(timeout, child.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(child.pid, 0)
+    finally:
+        timer.cancel()
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime,
+                  "rss_mb": usage.ru_maxrss / 1024}))
+"""
 
 
 def run_cli(args: list[str], cwd: Path, timeout: float = 60.0) -> dict:
     """Run `python -m cos_ray.cli ARGS` in `cwd`; its exit code, stderr, CPU seconds and peak RSS (MB)."""
     env = {**os.environ, "COS_RAY_CACHE": str(cwd / ".cache"), "PYTHONUNBUFFERED": "1"}
-    with open(cwd / ".stdout", "wb") as out, open(cwd / ".stderr", "wb") as err:
-        child = subprocess.Popen([sys.executable, "-m", "cos_ray.cli", *args], cwd=cwd, env=env, stdout=out,
-                                 stderr=err, preexec_fn=_limit)
-        timer = threading.Timer(timeout, child.kill)
-        timer.start()
-        started = time.monotonic()
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
+    started = time.monotonic()
+    launched = subprocess.run([sys.executable, "-c", LAUNCHER, json.dumps([args, str(cwd), env, timeout, AS_LIMIT])],
+                              capture_output=True, text=True, timeout=timeout + 30, check=True)
+    result = json.loads(launched.stdout)
     stderr = (cwd / ".stderr").read_text(errors="replace")
     stdout = (cwd / ".stdout").read_text(errors="replace")
     for name in (".stdout", ".stderr"):
         (cwd / name).unlink()
-    return {"code": child.returncode, "stderr": stderr, "stdout": stdout, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mb": usage.ru_maxrss / 1024, "wall": time.monotonic() - started}
+    return {**result, "stderr": stderr, "stdout": stdout, "wall": time.monotonic() - started}
 
 
 def _billion_laughs(levels: int = 10) -> str:
