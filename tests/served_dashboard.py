@@ -28,9 +28,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], port: int, log_path: Path, start_s: float):
+def serving(command: list[str], port: int, log_path: Path, start_s: float, headers: dict | None = None):
     """Run `command` (a server on 127.0.0.1:`port`: `cos-ray dashboard` starts streamlit as a child) in its own
-    process group; yield its URL once /_stcore/health answers, then stop the whole group."""
+    process group; yield its URL once /_stcore/health answers (sent with `headers`: a token), then stop the whole
+    group."""
     env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -42,7 +43,8 @@ def serving(command: list[str], port: int, log_path: Path, start_s: float):
                 raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}:\n"
                                    f"{log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                health = urllib.request.Request(f"{url}/_stcore/health", headers=headers or {})
+                with urllib.request.urlopen(health, timeout=2) as answer:
                     if answer.read().strip() == b"ok":
                         break
             except OSError:

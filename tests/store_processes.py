@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 
 TRIVIAL_SPEC = """\
@@ -69,3 +70,13 @@ def comparable(out: Path, table: str) -> list[dict]:
     skip = {*spec.volatile, "spec_hash", "cos_ray_commit"}
     rows = [{k: v for k, v in row.items() if k not in skip} for row in delta(out, table)]
     return sorted(rows, key=lambda row: tuple(str(row[k]) for k in spec.key))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """(spec, the store of one uninterrupted submission): what every concurrent or damaged store must end as."""
+    folder = tmp_path_factory.mktemp("reference")
+    spec = write_spec(folder)
+    code, output = finish(submit(spec, folder / "results"))
+    assert code == 0, output
+    return spec, folder / "results"

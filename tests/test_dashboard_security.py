@@ -9,8 +9,6 @@ renders in the meantime.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from process_groups import stop_group
-from served_dashboard import free_port, headless_chromium
+from served_dashboard import free_port, headless_chromium, serving
 from test_dashboard_stores import read, write_probe_store
 
 pytestmark = pytest.mark.timeout(300)
@@ -56,26 +53,8 @@ def gated_dashboard(store: Path, log_path: Path, start_s: float = 90):
     port = free_port()
     command = [sys.executable, "-m", "cos_ray.cli", "dashboard", "--out", str(store), "--port", str(port),
                "--address", "0.0.0.0", "--token", TOKEN, "--sql-timeout", str(SQL_TIMEOUT)]
-    env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + start_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the dashboard exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if fetch(f"{url}/_stcore/health", {"Authorization": f"token {TOKEN}"})[2].strip() == b"ok":
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no answer on {url} within {start_s} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
+    with serving(command, port, log_path, start_s, headers={"Authorization": f"token {TOKEN}"}) as url:
         yield url
-    finally:
-        stop_group(process, grace_s=15)
 
 
 @pytest.fixture(scope="module")

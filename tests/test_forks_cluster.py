@@ -13,7 +13,7 @@ import pytest
 from cos_ray.store.location import Store
 from cos_ray.store.query import run_sql
 from test_forks import FailInEditedRun, write_spec
-from test_submit import finished_parts, rows, stop_after_units, submit_process
+from test_submit import assert_resumes_to, finished_parts, rows, stop_after_units, submit_process
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -111,9 +111,4 @@ def test_a_driver_killed_mid_fork_resumes_to_the_uninterrupted_tables(forked_and
     assert killed.returncode == -signal.SIGKILL
     before = finished_parts(out)
     assert 1 <= before < report.units
-    final = submit_process(spec, out, ray_cluster)
-    output, _ = final.communicate(timeout=300)
-    assert final.returncode == 0, output
-    assert f"{before} already done, {report.units - before} ran, 0 failed" in output
-    for table in ("runs", "steps"):
-        assert rows(out, table) == rows(reference, table)
+    assert_resumes_to(reference, spec, out, ray_cluster, before, report.units)

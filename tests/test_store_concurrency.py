@@ -7,19 +7,9 @@ import time
 
 import pytest
 
-from store_processes import cli, comparable, delta, expected_run_ids, finish, submit, write_spec
+from store_processes import cli, comparable, delta, expected_run_ids, finish, reference, submit  # noqa: F401 (reference: a fixture)
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """(spec, store of one uninterrupted submission)."""
-    folder = tmp_path_factory.mktemp("reference")
-    spec = write_spec(folder)
-    code, output = finish(submit(spec, folder / "results"))
-    assert code == 0, output
-    return spec, folder / "results"
 
 
 def test_two_submits_of_one_spec_at_once_commit_every_run_once(reference, tmp_path):

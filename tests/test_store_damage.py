@@ -15,19 +15,9 @@ from click.testing import CliRunner
 from deltalake import DeltaTable
 
 from cos_ray.cli import main
-from store_processes import comparable, delta, expected_run_ids, finish, submit, write_spec
+from store_processes import comparable, delta, expected_run_ids, finish, reference, submit, write_spec  # noqa: F401 (reference: a fixture)
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """(spec, the store of one uninterrupted submission)."""
-    folder = tmp_path_factory.mktemp("reference")
-    spec = write_spec(folder)
-    code, output = finish(submit(spec, folder / "results"))
-    assert code == 0, output
-    return spec, folder / "results"
 
 
 def data_file_of(out: Path, table: str, unit_id: str | None = None) -> str:

@@ -44,6 +44,16 @@ def finished_parts(store_path) -> int:
     return len(set(rows.column("unit_id").to_pylist()))
 
 
+def assert_resumes_to(reference, spec, out, ray_cluster, before: int, units: int) -> None:
+    """Resubmitting `spec` into `out` (`before` of its `units` done) runs the rest and ends with `reference`'s tables."""
+    final = submit_process(spec, out, ray_cluster)
+    output, _ = final.communicate(timeout=300)
+    assert final.returncode == 0, output
+    assert f"{before} already done, {units - before} ran, 0 failed" in output
+    for table in ("runs", "steps"):
+        assert rows(out, table) == rows(reference, table)
+
+
 def submit_process(spec, out, ray_cluster) -> subprocess.Popen:
     """`cos-ray submit SPEC --out OUT` driving the session's cluster (as a Ray Job's driver would, with --local)."""
     env = dict(os.environ, RAY_ADDRESS=ray_cluster.get_runtime_context().gcs_address, RAY_AUTH_MODE="disabled",
@@ -92,12 +102,7 @@ def test_interrupted_and_killed_sweeps_resume_to_the_uninterrupted_tables(small_
     assert len(members) == before and all(row["n"] == (2 if row["method"] == "ensemble" else 1) for row in members)
     assert before < report.units
 
-    final = submit_process(spec, out, ray_cluster)
-    output, _ = final.communicate(timeout=300)
-    assert final.returncode == 0, output
-    assert f"{before} already done, {report.units - before} ran, 0 failed" in output
-    for table in ("runs", "steps"):
-        assert rows(out, table) == rows(reference, table)
+    assert_resumes_to(reference, spec, out, ray_cluster, before, report.units)
     assert run_sql(Store(out), "select status, done, failed from sweeps").to_pylist() == [
         {"status": "done", "done": report.units, "failed": 0}]
     videos = run_sql(Store(out), "select video, filmstrip from runs").to_pylist()
