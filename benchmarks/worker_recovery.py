@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-SPEC = """\
-name: worker-recovery
-model: {name: tiny, workers: 2, groups: 1}
-tasks: {generate: {family: maze, n: 1, seed: 0}}
-seeds: [3]
-sampler: {steps: 4, frames: 5}
-methods:
-  - baseline
-  - ensemble: {size: 2, layers: 20-29, steps: 0-1, merge: update}
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_worker_call_path import SPEC  # noqa: E402  (the units the call-path test runs: a baseline, a 2-worker ensemble)
 
 
 def main() -> None:

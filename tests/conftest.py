@@ -38,6 +38,12 @@ def tiny_settings():
 
 
 @pytest.fixture(scope="session")
+def short_settings(tiny_settings):
+    """Short trajectories (4 steps, 5 frames, both experts run): for checks made per step, not per length."""
+    return tiny_settings.replace(steps=4, frames=5)
+
+
+@pytest.fixture(scope="session")
 def task_dir(tmp_path_factory) -> Path:
     """A task folder with a structured first frame (a white board, a black wall, a green and a red square)."""
     from PIL import Image, ImageDraw

@@ -39,17 +39,11 @@ def original_dir(tmp_path_factory, preset_cache):
 
 
 @pytest.fixture(scope="module")
-def settings(tiny_settings):
-    """Short trajectories (4 steps, 5 frames, both experts run): equality is checked per step, not per length."""
-    return tiny_settings.replace(steps=4, frames=5)
+def reference_video(reference, task, short_settings):
+    return sample(reference, task, short_settings, [0])
 
 
-@pytest.fixture(scope="module")
-def reference_video(reference, task, settings):
-    return sample(reference, task, settings, [0])
-
-
-def test_original_layout_is_detected_and_gives_the_same_video(original_dir, reference_video, task, settings):
+def test_original_layout_is_detected_and_gives_the_same_video(original_dir, reference_video, task, short_settings):
     layout = inspect_checkpoint(original_dir)
     assert layout.format == "wan-original" and layout.family == "a14b"
     assert layout.experts == ("transformer", "transformer_2")
@@ -58,14 +52,14 @@ def test_original_layout_is_detected_and_gives_the_same_video(original_dir, refe
                           .read_text())["weight_map"]) > 0
     model = load_pipeline(original_dir, device="cpu")
     assert model.pipe.transformer.config.text_dim == 32  # read from the weights: the WanModel config has no text_dim
-    video = sample(model, task, settings, [0])
+    video = sample(model, task, short_settings, [0])
     assert video.shape == reference_video.shape
     assert np.abs(video - reference_video).max() < 1e-5
 
 
 @pytest.mark.parametrize("prefix", [True, False], ids=["model.diffusion_model.", "no-prefix"])
 def test_comfy_single_files_over_the_original_base_give_the_same_video(
-    prefix, original_dir, tmp_path, reference, reference_video, task, settings
+    prefix, original_dir, tmp_path, reference, reference_video, task, short_settings
 ):
     files = {
         "transformer": write_comfy_file(reference.pipe.transformer, tmp_path / "high.safetensors", prefix=prefix),
@@ -74,7 +68,7 @@ def test_comfy_single_files_over_the_original_base_give_the_same_video(
     model = load_pipeline(original_dir, device="cpu", experts=files)
     assert model.layout.format == "comfy" and model.layout.base_format == "wan-original"
     assert "ComfyUI single-file experts" in model.layout.describe()
-    video = sample(model, task, settings, [0])
+    video = sample(model, task, short_settings, [0])
     assert np.abs(video - reference_video).max() < 1e-5
 
 
@@ -148,7 +142,7 @@ def test_convert_writes_the_same_tensors_the_loader_reads(original_dir, tmp_path
 
 
 def test_original_layout_sharded_by_device_maps_runs_like_the_unsharded_one(original_dir, reference_video, task,
-                                                                            settings):
+                                                                            short_settings):
     """The worker's sharded path: device maps computed from the layout's own configs, experts dispatched over them."""
     import torch
 
@@ -157,4 +151,4 @@ def test_original_layout_sharded_by_device_maps_runs_like_the_unsharded_one(orig
     maps = sharded_device_maps(original_dir, ("transformer", "transformer_2"), ["cpu", "cpu"], torch.float32)
     assert all(any(name.startswith("blocks.") for name in plan) for plan in maps.values())
     model = load_pipeline(original_dir, device="cpu", device_map=maps)
-    assert np.abs(sample(model, task, settings, [0]) - reference_video).max() < 1e-5
+    assert np.abs(sample(model, task, short_settings, [0]) - reference_video).max() < 1e-5

@@ -19,14 +19,8 @@ TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]  #
 
 
 @pytest.fixture(scope="module")
-def settings(tiny_settings):
-    """Short trajectories (4 steps, 5 frames, both experts run): equality is checked per step, not per length."""
-    return tiny_settings.replace(steps=4, frames=5)
-
-
-@pytest.fixture(scope="module")
-def base_video(tiny_model, task, settings):
-    return sample(tiny_model, task, settings, [0])
+def base_video(tiny_model, task, short_settings):
+    return sample(tiny_model, task, short_settings, [0])
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +68,13 @@ def lora_files(tmp_path_factory, peft_states):
 
 
 @pytest.fixture(scope="module")
-def reference_lora_video(lora_files, task, settings):
-    return sample(load_pipeline("tiny", device="cpu", lora=lora_files["diffusers"]), task, settings, [0])
+def reference_lora_video(lora_files, task, short_settings):
+    return sample(load_pipeline("tiny", device="cpu", lora=lora_files["diffusers"]), task, short_settings, [0])
 
 
 @pytest.mark.parametrize("convention", ["diffusers", "diffsynth", "kohya", "comfy"])
 def test_every_convention_applies_the_same_lora(convention, lora_files, reference_lora_video, base_video, task,
-                                                settings):
+                                                short_settings):
     from safetensors import safe_open
 
     with safe_open(str(lora_files[convention]["transformer"]), framework="pt") as handle:
@@ -89,12 +83,12 @@ def test_every_convention_applies_the_same_lora(convention, lora_files, referenc
     for expert, record in model.lora_records.items():
         assert record["convention"] == convention
         assert record["layers_injected"] == record["pairs"] == 40 * 10  # 40 blocks x (8 attention + 2 FFN) linears
-    video = sample(model, task, settings, [0])
+    video = sample(model, task, short_settings, [0])
     assert np.abs(video - reference_lora_video).max() < 1e-5
     assert np.abs(video - base_video).max() > 1e-2  # the LoRA does change the video
 
 
-def test_diffsynth_pair_on_the_original_layout(lora_files, tmp_path, task, settings):
+def test_diffsynth_pair_on_the_original_layout(lora_files, tmp_path, task, short_settings):
     """The paper's route: Wan2.2-I2V-A14B in its original layout + the DiffSynth high/low LoRA pair."""
     import torch
 
@@ -105,24 +99,24 @@ def test_diffsynth_pair_on_the_original_layout(lora_files, tmp_path, task, setti
     with torch.no_grad():  # the original layout's T5 is bf16 on disk
         for parameter in reference.pipe.text_encoder.parameters():
             parameter.copy_(parameter.to(torch.bfloat16).to(torch.float32))
-    video = sample(model, task, settings, [0])
-    assert np.abs(video - sample(reference, task, settings, [0])).max() < 1e-5
+    video = sample(model, task, short_settings, [0])
+    assert np.abs(video - sample(reference, task, short_settings, [0])).max() < 1e-5
 
 
-def test_fused_equals_unfused(lora_files, reference_lora_video, task, settings):
+def test_fused_equals_unfused(lora_files, reference_lora_video, task, short_settings):
     from peft.tuners.lora import LoraLayer
 
     model = load_pipeline("tiny", device="cpu", lora=lora_files["diffsynth"], fuse_lora=True)
     assert not any(isinstance(m, LoraLayer) for m in model.pipe.transformer.modules())  # merged, no per-step cost
     assert all(record["fused"] and record["layers_injected"] == 400 for record in model.lora_records.values())
-    video = sample(model, task, settings, [0])
+    video = sample(model, task, short_settings, [0])
     assert np.abs(video - reference_lora_video).max() < 1e-5
 
 
-def test_scale_zero_is_the_base_model(lora_files, base_video, task, settings):
+def test_scale_zero_is_the_base_model(lora_files, base_video, task, short_settings):
     model = load_pipeline("tiny", device="cpu", lora=lora_files["kohya"], lora_scale=0.0)
     assert model.lora_records["transformer"]["scale"] == 0.0
-    assert np.abs(sample(model, task, settings, [0]) - base_video).max() < 1e-5
+    assert np.abs(sample(model, task, short_settings, [0]) - base_video).max() < 1e-5
 
 
 def _renamed(path, tmp_path, old, new):
@@ -224,8 +218,8 @@ def test_a_kohya_lora_of_another_model_is_refused(tmp_path):
         load_pipeline("tiny", device="cpu", lora={"transformer": bad})
 
 
-def test_fused_equals_unfused_at_a_scale(lora_files, task, settings):
+def test_fused_equals_unfused_at_a_scale(lora_files, task, short_settings):
     unfused = load_pipeline("tiny", device="cpu", lora=lora_files["comfy"], lora_scale=0.5)
     fused = load_pipeline("tiny", device="cpu", lora={**lora_files["comfy"], "scale": 0.5, "fuse": True})
     assert fused.lora_records["transformer"]["fused"] and fused.lora_records["transformer"]["scale"] == 0.5
-    assert np.abs(sample(fused, task, settings, [0]) - sample(unfused, task, settings, [0])).max() < 1e-5
+    assert np.abs(sample(fused, task, short_settings, [0]) - sample(unfused, task, short_settings, [0])).max() < 1e-5
