@@ -37,7 +37,7 @@ def test_more_workers_than_seeds_is_a_usage_error(task_dir, tmp_path):
 
 
 def test_the_driver_side_imports_no_torch():
-    code = ("import sys, cos_ray.cli, cos_ray.cluster.coordinator, cos_ray.cluster.group, cos_ray.cluster.generate; "
+    code = ("import sys, cos_ray.cli, cos_ray.cluster.coordinator, cos_ray.cluster.group, cos_ray.cluster.videos_on_ray; "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"

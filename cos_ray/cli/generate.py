@@ -77,11 +77,11 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
     x0 = X0Config(every=x0_every, decode_every=x0_every) if x0_every is not None else None
 
     if workers is not None:
-        from cos_ray.cluster.generate import generate_on_ray
+        from cos_ray.cluster.videos_on_ray import generate_on_ray
 
         videos = generate_on_ray(model_name, task, settings, seed, out, workers=workers, ensemble=ensemble, x0=x0)
     else:
-        from cos_ray.generate import generate as run
+        from cos_ray.videos import generate as run
         from cos_ray.model.loader import load_pipeline
 
         model = load_pipeline(model_name, lora=lora or None, experts=experts or None)

@@ -139,7 +139,7 @@ class SeedWorker:
 
     def run_record(self, task, settings, seeds: list[int], ensemble=None) -> dict:
         """The JSON written beside generated videos (versions are the worker's: it ran the model)."""
-        from cos_ray.generate import run_record
+        from cos_ray.videos import run_record
 
         return run_record(self.model, task, settings, list(seeds), ensemble)
 

@@ -1,4 +1,5 @@
-"""`cos-ray generate`: one task, one seed or one in-process ensemble; videos, filmstrips and records to a folder."""
+"""One task's videos - one seed or an in-process ensemble - with filmstrips and the run record, written to a folder: what
+`cos-ray generate` makes (its Ray twin: `cos_ray.cluster.videos_on_ray`)."""
 
 from __future__ import annotations
 

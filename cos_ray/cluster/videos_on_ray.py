@@ -18,7 +18,7 @@ def generate_on_ray(model: str, task, settings, seed: int, out: Path, *, workers
                     device: str | None = None, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts()) -> list[Path]:
     """Run seed `seed` (or the ensemble's members seed..seed+N-1) spread evenly over `workers` workers."""
     from cos_ray.cluster.coordinator import Coordinator
-    from cos_ray.generate import write_members
+    from cos_ray.videos import write_members
     from cos_ray.media import write_json
 
     seeds = ensemble.member_seeds(seed) if ensemble is not None else [seed]
