@@ -107,7 +107,7 @@ class FlowConfig:
     warmup: int = 200
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    ema: float = 0.998  # EMA decay, warmed up as min(ema, (1 + step) / (10 + step))
+    ema: float = 0.998  # EMA decay from step 1 (no warm-up: after N steps the init weighs ema**N, 0.7% at 2500)
     export_weights: str = "ema"  # which weights export/ holds: the EMA or the raw trained ones
     prompt_dropout: float = 0.1  # share of samples conditioned on the negative prompt (what CFG's uncond branch sees)
     shift: float = 5.0  # sigma = shift*u / (1 + (shift-1)*u), u ~ U(0, 1): the sampler's flow shift

@@ -135,10 +135,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(transformer.parameters(), cfg.grad_clip)
         opt.step()
-        decay = min(cfg.ema, (1 + step) / (10 + step))  # warm-up: early EMA weights are not the random init's
         with torch.no_grad():
             for e, p in zip(ema.parameters(), transformer.parameters()):
-                e.lerp_(p, 1 - decay)
+                e.lerp_(p, 1 - cfg.ema)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
