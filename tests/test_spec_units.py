@@ -206,8 +206,8 @@ def test_schema_accepts_the_jobs_and_rejects_unknown_keys():
 def test_smoke_job_validates():
     spec = load_spec(ROOT / "jobs" / "smoke.yaml")
     units = expand(spec)
-    assert spec.model.name == "tiny" and {u.method for u in units} == {"first_frame", "baseline", "ensemble"}
-    assert {u.task.family for u in units} == {"maze", "grid_path"}
+    assert spec.model.name == "tiny-reasoner" and {u.method for u in units} == {"first_frame", "baseline", "ensemble"}
+    assert {u.task.family for u in units} == {"maze"}  # the trained model's own distribution
 
 
 def _fake_vbvr_checkpoint(root: Path) -> Path:

@@ -59,7 +59,7 @@ def plot_loss(run_dir: Path, out: Path) -> Path:
     if vae:
         a.plot([r["step"] for r in vae], [r["loss"] for r in vae], color="0.75", lw=0.8)
         a.plot([r["step"] for r in vae], smooth([r["loss"] for r in vae], 20), color="C0")
-    a.set(title="stage 1: VAE reconstruction", xlabel="step (batch 8 videos)", ylabel="weighted L1 + L2", yscale="log")
+    a.set(title="stage 1: VAE reconstruction", xlabel="step (2 videos + 24 frames)", ylabel="weighted L1 + L2", yscale="log")
     if flow:
         steps = [r["step"] for r in flow]
         b.plot(steps, [r["loss"] for r in flow], color="0.75", lw=0.8)

@@ -66,6 +66,12 @@ def prepare_vae(config: TrainConfig, run_dir: Path, device, progress: bool = Tru
     return vae
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    if path.is_file():
+        keep = [line for line in path.read_text().splitlines(keepends=True) if json.loads(line)["step"] <= step]
+        path.write_text("".join(keep))
+
+
 def _lr(config: TrainConfig, step: int) -> float:
     return config.flow.lr * min(1.0, (step + 1) / max(1, config.flow.warmup))
 
@@ -104,6 +110,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
         opt.load_state_dict(state["optimizer"])
         buffer = LatentBuffer.from_state(state["buffer"], device)
         step = state["step"]
+        _truncate_log(run_dir / "flow_log.jsonl", step)  # lines written after the checkpoint are written again
         log(f"resumed at step {step} from {state_path}")
     else:
         t0 = time.time()
