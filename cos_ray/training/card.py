@@ -2,6 +2,7 @@
 
   python -m cos_ray.training.card loss RUN_DIR OUT.png      the VAE and flow-matching losses per step
   python -m cos_ray.training.card steps STORE OUT.png       per-step x̂0 accuracy, lock-in steps (a fig1 sweep's store)
+  python -m cos_ray.training.card vae MODEL OUT.png         validation mazes through MODEL's VAE (its ceiling)
 
 The SQL the second runs is printed with its answer (and lives in STEP_ACCURACY_SQL / LOCK_IN_SQL / FLIPS_SQL), so
 that the card can quote it and a reader can run it with `cos-ray sql`. matplotlib: `pip install cos-ray[train]`.
@@ -97,17 +98,44 @@ def plot_steps(store_uri: str, out: Path) -> dict:
     return {"step_accuracy": acc, "lock_in": lock, "flips": flips}
 
 
+def plot_vae(model: str, out: Path, seed: int = 2, n: int = 4) -> Path:
+    """Rows of validation mazes: the ground truth's last frame, its round trip through MODEL's VAE, the round trip's
+    middle frame (nearest-neighbour x3)."""
+    import numpy as np
+    from PIL import Image
+
+    from cos_ray.model.loader import load_pipeline
+    from cos_ray.tasks.families import get_family
+    from cos_ray.tasks.generation import family_params
+    from cos_ray.training.distribution import model_distribution
+    from cos_ray.training.evaluate import vae_round_trip
+
+    family, params = model_distribution(model)
+    pipe = load_pipeline(model, device="cpu").pipe
+    rows = []
+    for i in range(n):
+        frames = get_family(family).generate(np.random.default_rng([seed, i]), family_params(family, **params)).frames
+        back = vae_round_trip(pipe, frames)  # (frames, H, W, 3)
+        rows.append(np.concatenate([frames[-1], back[-1], back[len(back) // 2]], axis=1))
+    grid = np.concatenate(rows, axis=0)  # (n H, 3 W, 3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).resize((grid.shape[1] * 3, grid.shape[0] * 3), Image.NEAREST).save(out)
+    return out
+
+
 def main(argv=None) -> int:
     from cos_ray.errors import CosRayError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 3 or argv[0] not in ("loss", "steps"):
+    if len(argv) != 3 or argv[0] not in ("loss", "steps", "vae"):
         print(__doc__, file=sys.stderr)
         return 2
     kind, source, out = argv
     try:
         if kind == "loss":
             print(plot_loss(Path(source), Path(out)))
+        elif kind == "vae":
+            print(plot_vae(source, Path(out)))
         else:
             for name, sql in (("step_accuracy", STEP_ACCURACY_SQL), ("lock_in", LOCK_IN_SQL), ("flips", FLIPS_SQL)):
                 print(f"-- {name}\n{sql};")
