@@ -151,7 +151,7 @@ def test_runs_view(page, small_sweep, tmp_path):
 
 
 def test_compare_view(page, tmp_path):
-    show(page, "Compare", until=charts_drawn)
+    show(page, "Compare", until=lambda d: charts_drawn(d) and cells(d))  # the grids draw after the charts
     screenshot(page, tmp_path / "compare.png")
     assert _texts(page, "[data-testid=stMain] h3") == ["Score: score", "Score: score_overall"]
     assert "baseline" in cells(page) and any(cell.startswith("ensemble (") for cell in cells(page))
