@@ -27,14 +27,19 @@ def drawn_cells(frame: np.ndarray, grid: dict) -> set:
     return found
 
 
+def draws_the_route(frame: np.ndarray, meta: dict) -> bool:
+    """Whether the orange path in `frame` `# (H, W, 3)` uint8 covers exactly the route's cells (ends left out)."""
+    route = [tuple(rc) for rc in meta["route"]]
+    ends = {route[0], route[-1]}
+    return bool(drawn_cells(frame, meta["grid"]) - ends == set(route) - ends)
+
+
 def judge(video: np.ndarray, first: np.ndarray, final: np.ndarray, meta: dict) -> dict:
     """video `# (frames, H, W, 3)` uint8 -> {score, path_correct, solved, details}."""
     family = get_family(meta["family"])
     score, details = family.score(video, first, final, meta)
-    route = [tuple(rc) for rc in meta["route"]]
-    ends = {route[0], route[-1]}
-    path_correct = drawn_cells(video[-1], meta["grid"]) - ends == set(route) - ends
-    return {"score": score, "path_correct": bool(path_correct),
+    path_correct = draws_the_route(video[-1], meta)
+    return {"score": score, "path_correct": path_correct,
             "solved": bool(score >= family.threshold and path_correct), "details": details}
 
 
