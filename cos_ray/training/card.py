@@ -3,9 +3,16 @@
   python -m cos_ray.training.card loss RUN_DIR OUT.png      the VAE and flow-matching losses per step
   python -m cos_ray.training.card steps STORE OUT.png       per-step x̂0 accuracy, lock-in steps (a fig1 sweep's store)
   python -m cos_ray.training.card vae MODEL OUT.png         validation mazes through MODEL's VAE (its ceiling)
+  python -m cos_ray.training.card noise STORE OUT.png       final score by noised step vs noised frame (fig3b's store)
+  python -m cos_ray.training.card cka STORE OUT.png         CKA dissimilarity after noise, per step (fig3c's store)
+  python -m cos_ray.training.card energy STORE OUT.png      energy and route/off-route ratio by layer (fig5's store)
+  python -m cos_ray.training.card energy-maps STORE OUT.png one maze's energy maps, layers x steps (fig5's store)
+  python -m cos_ray.training.card swap STORE OUT.png        whose answer A draws after a swap, by layer (fig6's store)
 
-The SQL the second runs is printed with its answer (and lives in STEP_ACCURACY_SQL / LOCK_IN_SQL / FLIPS_SQL), so
-that the card can quote it and a reader can run it with `cos-ray sql`. matplotlib: `pip install cos-ray[train]`.
+The SQL every store figure runs is printed with its answer (and lives in STEP_ACCURACY_SQL / LOCK_IN_SQL / FLIPS_SQL,
+or in the `*_SQL` constants of the probe figures' modules, `figures_*.py`, one figure each), so that the card can
+quote it and a reader can run it with `cos-ray sql`. matplotlib: `pip install cos-ray[train]`. KINDS maps each KIND
+to its command.
 """
 
 from __future__ import annotations
@@ -123,23 +130,49 @@ def plot_vae(model: str, out: Path, seed: int = 2, n: int = 4) -> Path:
     return out
 
 
+def _steps(source: str, out: Path):
+    for name, sql in (("step_accuracy", STEP_ACCURACY_SQL), ("lock_in", LOCK_IN_SQL), ("flips", FLIPS_SQL)):
+        print(f"-- {name}\n{sql};")
+    print(json.dumps(plot_steps(source, out), indent=1, default=str))
+
+
+def _store_figure(module: str, plot: str, queries: tuple[str, ...]):
+    """A KIND drawn by `module.plot(STORE, OUT)`: prints `module`'s `queries` (SQL constants) and the answer."""
+
+    def draw(source: str, out: Path):
+        from importlib import import_module
+
+        from cos_ray.training.figures_common import print_queries
+
+        mod = import_module(f"cos_ray.training.{module}")
+        answer = getattr(mod, plot)(source, out)
+        print_queries({name.lower(): getattr(mod, name) for name in queries}, answer)
+
+    return draw
+
+
+KINDS = {
+    "loss": lambda source, out: print(plot_loss(Path(source), out)),
+    "steps": _steps,
+    "vae": lambda source, out: print(plot_vae(source, out)),
+    "noise": _store_figure("figures_noise", "plot_noise", ("NOISE_SQL",)),
+    "cka": _store_figure("figures_cka", "plot_cka", ("CKA_CURVES_SQL", "CKA_FINAL_SQL")),
+    "energy": _store_figure("figures_energy", "plot_energy", ("ENERGY_SQL", "ENERGY_BY_STEP_SQL", "MAPS_SQL")),
+    "energy-maps": _store_figure("figures_energy", "plot_energy_maps", ("MAPS_SQL",)),
+    "swap": _store_figure("figures_swap", "plot_swap", ("SWAP_SQL", "RUNS_SQL")),
+}
+
+
 def main(argv=None) -> int:
     from cos_ray.errors import CosRayError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 3 or argv[0] not in ("loss", "steps", "vae"):
+    if len(argv) != 3 or argv[0] not in KINDS:
         print(__doc__, file=sys.stderr)
         return 2
     kind, source, out = argv
     try:
-        if kind == "loss":
-            print(plot_loss(Path(source), Path(out)))
-        elif kind == "vae":
-            print(plot_vae(source, Path(out)))
-        else:
-            for name, sql in (("step_accuracy", STEP_ACCURACY_SQL), ("lock_in", LOCK_IN_SQL), ("flips", FLIPS_SQL)):
-                print(f"-- {name}\n{sql};")
-            print(json.dumps(plot_steps(source, Path(out)), indent=1, default=str))
+        KINDS[kind](source, Path(out))
     except CosRayError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
