@@ -69,4 +69,4 @@ def _filmstrip(connection, run_id: str) -> None:
         st.warning(f"{run['filmstrip']} is missing from the store")
     else:
         st.image(image, caption=f"rows: steps {', '.join(map(str, detail['x0_steps']))}; columns: frames",
-                 width="stretch")
+                 width="stretch", output_format="PNG")  # as stored: "auto" re-encodes an RGB PNG as JPEG
