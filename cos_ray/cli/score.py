@@ -14,7 +14,7 @@ from cos_ray.cli.errors import reports_errors
 @click.option("--evalkit-results", "results", type=click.Path(dir_okay=False),
               help="Import an EvalKit results JSON made elsewhere (from `cos-ray export`'s folders).")
 @click.option("--gt", type=click.Path(file_okay=False),
-              help="The VBVR-Bench tree (ground truth) for --evalkit; default: the sweep's tasks folder.")
+              help="The VBVR-Bench tree (ground truth) for --evalkit; default: each run's own sample, as exported.")
 @click.option("--task-specific-only", is_flag=True, help="--evalkit: only the task-specific score (as "
               "run_evaluation.py), not the five weighted dimensions (as evaluate.py).")
 @click.option("--evalkit-version", "version", help="--evalkit-results: the EvalKit version or commit that made it.")

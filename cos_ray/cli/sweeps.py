@@ -115,4 +115,4 @@ def export(sweep, target, out, overwrite):
     labels = export_sweep(Store(out), sweep, target, overwrite=overwrite)
     for label, params in labels.items():
         click.echo(f"{label}: params {params}")
-    click.echo("score each with: python evaluate.py --videos_path DIR/METHOD/seed-S --gt_path VBVR_BENCH")
+    click.echo("score each with: python evaluate.py --videos_path DIR/METHOD/seed-S --gt_path DIR/gt")

@@ -3,7 +3,8 @@ store's `evalkit` table, one row per run, joinable to `runs` on `run_id`.
 
 VBVR-EvalKit (github Video-Reason/VBVR-EvalKit, Apache-2.0, not on PyPI) is the field's reference scorer: 100
 rule-based task scorers. cos-ray uses it as a package and copies none of it:
-- `score_sweep` exports the sweep's videos as EvalKit reads them (`cos_ray.sweep.export`), then calls its documented
+- `score_sweep` exports the sweep's videos as EvalKit reads them, under the task names EvalKit picks its evaluators by,
+  with each run's ground-truth sample beside them (`cos_ray.sweep.export`), then calls its documented
   API `vbvr_bench.VBVRBench(gt_base_path, output_path).evaluate(videos_path, name)` on each method/seed folder - what
   its `evaluate.py` runs - and stores each video's weighted score, its five dimensions and the task-specific one;
 - `import_results` reads a results JSON made elsewhere: `run_evaluation.py`'s (`samples[]` with `video_path`,
@@ -195,37 +196,33 @@ def import_results(store, sweep: str, path: str | Path, version: str | None = No
     return ScoreReport(row["sweep_id"], len(rows), unmatched, _means(rows, runs))
 
 
-def ground_truth_root(sweep_row: dict) -> Path:
-    """The VBVR-layout tree a sweep ran on: its spec's `tasks` folder (relative to the spec file)."""
-    spec = json.loads(sweep_row["spec"] or "{}")
-    tasks = spec.get("tasks")
-    folder = tasks if isinstance(tasks, str) else (tasks or {}).get("folder") if isinstance(tasks, dict) else None
-    if not folder:
-        raise UsageError(f"sweep {sweep_row['sweep_id']}: its tasks are not a folder; give the VBVR-Bench tree "
-                         "with --gt PATH")
-    path = Path(folder).expanduser()
-    if not path.is_absolute():
-        path = Path(sweep_row["source"]).parent / path
-    return path
-
-
 def score_sweep(store, sweep: str, gt: str | Path | None = None, task_specific_only: bool = False) -> ScoreReport:
-    """Score every finished video of `sweep` with EvalKit's API (`VBVRBench.evaluate`) and store the rows."""
+    """Score every finished video of `sweep` with EvalKit's API (`VBVRBench.evaluate`) and store the rows.
+
+    The ground truth is the export's own `gt` folder (each run's sample, `cos_ray.sweep.export`), or the VBVR-Bench
+    tree `gt` when given. Every task must have an evaluator in EvalKit's registry: checked before anything runs."""
     try:
         import vbvr_bench
+        from vbvr_bench.evaluators import TASK_EVALUATOR_MAP
     except ImportError:
         raise UsageError(INSTALL) from None
     from cos_ray.sweep.export import evalkit_runs, export_sweep
+    from cos_ray.tasks.export import GT_FOLDER
 
     row, runs, _ = evalkit_runs(store, sweep)
-    gt_root = Path(gt).expanduser() if gt is not None else ground_truth_root(row)
-    if not any((gt_root / split).is_dir() for split in SPLITS):
+    missing = sorted({run["task"] for run in runs} - set(TASK_EVALUATOR_MAP))
+    if missing:
+        raise UsageError(f"sweep {row['sweep_id']}: VBVR-EvalKit has no evaluator for task {missing[0]!r} "
+                         f"({len(missing)} such task(s)); its registry: vbvr_bench.evaluators.TASK_EVALUATOR_MAP")
+    gt_root = Path(gt).expanduser() if gt is not None else None
+    if gt_root is not None and not any((gt_root / split).is_dir() for split in SPLITS):
         raise UsageError(f"--gt {gt_root}: expected a VBVR-Bench tree ({' or '.join(SPLITS)} folders)")
     version = evalkit_version()
     samples = []
     with tempfile.TemporaryDirectory(prefix="cos-ray-evalkit-") as work:
         videos = Path(work) / "videos"
-        export_sweep(store, sweep, videos)
+        export_sweep(store, sweep, videos, ground_truth=gt_root is None)
+        gt_root = gt_root or videos / GT_FOLDER
         bench = vbvr_bench.VBVRBench(gt_base_path=str(gt_root), output_path=str(Path(work) / "results"), device="cpu")
         for folder in sorted(p for p in videos.glob("*/seed-*") if p.is_dir()):
             name = f"{folder.parent.name}-{folder.name}"

@@ -1,8 +1,10 @@
-"""Lay out generated videos as VBVR-EvalKit reads them: `{out}/{method}/seed-{seed}/{split}/{task}/{idx}.mp4`.
+"""Lay out generated videos as VBVR-EvalKit reads them: `{out}/{method}/seed-{seed}/{split}/{task}/{idx}.mp4`, and
+the ground truth it pairs them with: `{out}/gt/{split}/{task}/{idx}/` (first_frame.png, prompt.txt, final_frame.png,
+ground_truth.mp4 - a VBVR-Bench sample folder).
 
-One folder per method and seed, so EvalKit's `evaluate.py --videos_path {out}/{method}/seed-{seed} --gt_path BENCH`
+One folder per method and seed, so EvalKit's `evaluate.py --videos_path {out}/{method}/seed-{seed} --gt_path {out}/gt`
 scores each; `{idx}` is the sample folder's name (five digits), as EvalKit pairs `{idx}.mp4` with `{gt}/{idx}/`.
-Everything is checked first; each method/seed folder is assembled in a staging folder and renamed into place.
+Everything is checked first; each method/seed folder (and `gt`) is assembled in a staging folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import uuid
 from pathlib import Path
 
 from cos_ray.errors import UsageError
-from cos_ray.tasks.folder import SPLITS
+from cos_ray.tasks.folder import FINAL_FRAME, FIRST_FRAME, GROUND_TRUTH, PROMPT, SPLITS
 
+GT_FOLDER = "gt"  # beside the method folders; no method is named so (`cos_ray.spec.methods.METHODS`)
+GT_FILES = ((FIRST_FRAME, True), (PROMPT, True), (FINAL_FRAME, False), (GROUND_TRUTH, False))  # (name, required)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -51,29 +55,63 @@ def export_evalkit(entries, out: str | Path, overwrite: bool = False) -> list[Pa
         if relative in files:
             raise UsageError(f"export: two videos for {method}/seed-{seed}/{relative}")
         files[relative] = video
+    if GT_FOLDER in {method for method, _ in plan}:
+        raise UsageError(f"export method {GT_FOLDER!r}: the name of the ground-truth folder; rename the method")
     folders = {key: out / key[0] / f"seed-{key[1]}" for key in plan}
     if not overwrite:
         for folder in folders.values():
             if folder.exists():
                 raise UsageError(f"{folder}: already exists; remove it or pass overwrite")
-    written = []
-    for key, files in plan.items():
-        folder = folders[key]
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = folder.parent / f".{folder.name}.staging-{uuid.uuid4().hex[:8]}"
-        try:
-            for relative, video in files.items():
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(video, staging / relative)
-            if folder.exists():
-                old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-                os.rename(folder, old)
-                os.rename(staging, folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        written.append(folder)
-    return written
+    return [_place(folders[key], files) for key, files in plan.items()]
+
+
+def export_ground_truth(entries, out: str | Path, overwrite: bool = False) -> Path:
+    """entries: (split, task, idx, sample_folder) tuples; writes `{out}/gt/{split}/{task}/{idx}/`, returns `{out}/gt`.
+
+    A sample folder must hold first_frame.png and prompt.txt; final_frame.png and ground_truth.mp4 are copied when
+    present (EvalKit scores the final-frame dimension 0 without them)."""
+    target = Path(out).expanduser() / GT_FOLDER
+    files: dict[Path, Path] = {}
+    seen: set[Path] = set()
+    for entry in entries:
+        if len(entry) != 4:
+            raise UsageError(f"ground-truth entry {entry!r}: expected (split, task, idx, sample_folder)")
+        split, task, idx, sample = entry
+        if split not in SPLITS:
+            raise UsageError(f"ground-truth split {split!r}: expected one of {', '.join(SPLITS)}")
+        if not isinstance(task, str) or not _NAME.match(task):
+            raise UsageError(f"ground-truth task {task!r}: expected a folder name")
+        relative = Path(split) / task / _idx(idx)
+        if relative in seen:
+            raise UsageError(f"ground truth: two samples for {relative}")
+        seen.add(relative)
+        for name, required in GT_FILES:
+            if (Path(sample) / name).is_file():
+                files[relative / name] = Path(sample) / name
+            elif required:
+                raise UsageError(f"ground truth {relative}: sample folder {sample} has no {name}")
+    if target.exists() and not overwrite:
+        raise UsageError(f"{target}: already exists; remove it or pass overwrite")
+    return _place(target, files)
+
+
+def _place(folder: Path, files: dict[Path, Path]) -> Path:
+    """Copy {relative: source} into a staging folder beside `folder`, then rename it into place (replacing it)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        for relative, source in files.items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / relative)
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(folder, old)
+            os.rename(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder

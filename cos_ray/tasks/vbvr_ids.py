@@ -15,17 +15,26 @@ Which ids are mapped, and why:
   task.json, which VBVR samples do not have. Scoring G-18 with it would measure another task.
 Folders named after a cos-ray family (`maze`, `grid_path`, `pattern`: trees made by `cos-ray tasks generate`) keep
 their family's scorer.
+
+The same table read the other way names the VBVR-Bench task a generated family's samples are, for VBVR-EvalKit, which
+picks its evaluator by task folder name: cos-ray's maze generator draws VBVR's maze conventions (see
+`cos_ray.tasks.generators.maze`), so a generated `maze` is exported and scored as `O-39_maze_data-generator`.
+`grid_path` and `pattern` have no EvalKit task (`evalkit_task` refuses them).
 """
 
 from __future__ import annotations
 
 import re
 
-BUILTIN_SCORERS = {
-    "O-39": "maze",  # O-39_maze_data-generator: EvalKit's MazePathfindingEvaluator
+from cos_ray.errors import UsageError
+
+VBVR_TASKS = {  # VBVR-Bench task folder (EvalKit's registry key) -> the cos-ray family that scores and generates it
+    "O-39_maze_data-generator": "maze",  # EvalKit's MazePathfindingEvaluator
 }
 
 _TASK_ID = re.compile(r"^([GO]-\d+)_")
+BUILTIN_SCORERS = {_TASK_ID.match(name).group(1): family for name, family in VBVR_TASKS.items()}  # "O-39" -> "maze"
+EVALKIT_TASKS = {family: name for name, family in VBVR_TASKS.items()}  # "maze" -> "O-39_maze_data-generator"
 
 
 def task_id_of(task: str | None) -> str | None:
@@ -50,3 +59,14 @@ def no_scorer_reason(task: str | None, task_id: str) -> str:
     """Why a sample's runs carry null scores (the runs table's `score_reason`)."""
     name = task or task_id
     return f"no built-in scorer for {name}: score with `cos-ray score --evalkit`"
+
+
+def evalkit_task(task: str) -> str:
+    """The task folder name EvalKit knows `task` by: an official name as it is, a family by `EVALKIT_TASKS`."""
+    if task_id_of(task) is not None:
+        return task
+    if task in EVALKIT_TASKS:
+        return EVALKIT_TASKS[task]
+    known = ", ".join(f"{family} -> {name}" for family, name in EVALKIT_TASKS.items())
+    raise UsageError(f"task {task!r}: VBVR-EvalKit has no evaluator for it (it picks one by VBVR-Bench task folder "
+                     f"name; cos-ray maps {known}, see cos_ray/tasks/vbvr_ids.py)")
