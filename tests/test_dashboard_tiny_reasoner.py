@@ -80,7 +80,7 @@ def orange_cells(frame: np.ndarray, grid: dict) -> set:
 
 def assert_path_visible(image: np.ndarray, maze: dict, where: str) -> None:
     """Last row (final step), last frame: exactly the route's cells are orange (the start and goal markers cover
-    theirs); first row (step 0), last frame: not yet the route, and the rows differ."""
+    theirs); first row (step 0), last frame: not that drawing yet (the answer emerges), and the rows differ."""
     strip = tiles(image, STEPS, SHOWN)  # (steps, shown, s, s, 3)
     route = {tuple(cell) for cell in maze["route"]}
     inner = route - {tuple(maze["start"]), tuple(maze["goal"])}
@@ -94,7 +94,7 @@ def assert_path_visible(image: np.ndarray, maze: dict, where: str) -> None:
 
 def test_chain_of_steps_shows_the_reasoners_path(reasoner_store, maze, tmp_path):
     (run,) = read(reasoner_store, "runs").to_pylist()
-    assert run["model"] == "tiny-reasoner" and run["filmstrip"], run
+    assert run["model"] == "tiny-reasoner" and run["task_id"].endswith("maze/00000") and run["filmstrip"], run
     stored = np.asarray(Image.open(reasoner_store / run["filmstrip"]).convert("RGB"))
     assert stored.shape == (STEPS * TILE, SHOWN * TILE, 3), stored.shape
 
