@@ -21,7 +21,8 @@ from cos_ray.training.figures_common import generated_samples, pyplot, rows, sav
 ENERGY_SQL = """select l.layer_index, avg(l.value) as energy, avg(l.fg_bg_ratio) as fg_bg, count(*) as maps
 from layers l join runs r using (run_id) where r.method = 'baseline' and l.kind = 'energy' group by 1 order by 1"""
 ENERGY_BY_STEP_SQL = """select l.layer_index, l.step, avg(l.value) as energy
-from layers l join runs r using (run_id) where r.method = 'baseline' and l.kind = 'energy' group by 1, 2 order by 1, 2"""
+from layers l join runs r using (run_id) where r.method = 'baseline' and l.kind = 'energy'
+group by 1, 2 order by 1, 2"""
 MAPS_SQL = """select r.task_id, r.seed, l.layer_index, l.step, l.map, l.map_shape
 from layers l join runs r using (run_id) where r.method = 'baseline' and l.kind = 'energy'"""
 MAP_LAYERS, MAP_STEPS = (0, 10, 20, 30, 39), (0, 4, 9)
@@ -52,14 +53,17 @@ def route_ratio(energy_map: np.ndarray, on_route: np.ndarray) -> float | None:
 def energy_tables(store_uri: str) -> dict:
     samples = generated_samples(store_uri)
     by_layer = {r["layer_index"]: r for r in rows(store_uri, ENERGY_SQL)}
-    ratios: dict = {}
+    ratios: dict = {}  # {layer: {task: [ratio per map]}}
     for row in rows(store_uri, MAPS_SQL):
         m = np.reshape(np.asarray(row["map"], dtype=np.float64), row["map_shape"])  # (frames, h', w')
         ratio = route_ratio(m, route_tokens(samples[row["task_id"]].meta, row["map_shape"]))
         if ratio is not None:
-            ratios.setdefault(row["layer_index"], []).append(ratio)
+            ratios.setdefault(row["layer_index"], {}).setdefault(row["task_id"], []).append(ratio)
     for layer, row in by_layer.items():
-        row["route_ratio"] = float(np.mean(ratios[layer])) if layer in ratios else None
+        per_task = [np.mean(v) for v in ratios.get(layer, {}).values()]  # one value per maze (its steps averaged)
+        row["route_ratio"] = float(np.mean([x for v in ratios[layer].values() for x in v])) if per_task else None
+        row["route_ratio_task_min"] = float(min(per_task)) if per_task else None
+        row["route_ratio_task_max"] = float(max(per_task)) if per_task else None
     steps: dict = {}
     for row in rows(store_uri, ENERGY_BY_STEP_SQL):
         steps.setdefault(row["layer_index"], {})[row["step"]] = round(row["energy"], 4)
@@ -75,7 +79,11 @@ def plot_energy(store_uri: str, out: Path) -> dict:
     axes[0].axvspan(19.5, 29.5, color="0.9", label="paper's middle layers 20-29")
     axes[0].set(title="mean token energy (L2 over channels)", xlabel="layer (block)")
     axes[0].legend(fontsize=7)
-    axes[1].plot(layers, [r["route_ratio"] for r in answer["by_layer"]], marker=".", color="C2")
+    axes[1].plot(layers, [r["route_ratio"] for r in answer["by_layer"]], marker=".", color="C2", label="mean")
+    axes[1].fill_between(layers, [r["route_ratio_task_min"] for r in answer["by_layer"]],
+                         [r["route_ratio_task_max"] for r in answer["by_layer"]], color="C2", alpha=0.2,
+                         label="range over mazes")
+    axes[1].legend(fontsize=7)
     axes[1].axhline(1.0, color="0.5", lw=0.8)
     axes[1].axvspan(19.5, 29.5, color="0.9")
     axes[1].set(title="energy on route cells / off route (frames 1+)", xlabel="layer (block)")
@@ -101,8 +109,8 @@ def plot_energy_maps(store_uri: str, out: Path, layers=MAP_LAYERS, steps=MAP_STE
     layers = [layer for layer in layers if any(k[0] == layer for k in maps)]
     steps = [s for s in steps if any(k[1] == s for k in maps)]
     sample = samples[task]
-    fig, axes = plt.subplots(len(layers), len(steps) + 1, figsize=(1.7 * (len(steps) + 1), 0.85 * len(layers) + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(layers), len(steps) + 1, figsize=(2.4 * len(steps) + 1.2, 1.05 * len(layers) + 0.5),
+                             squeeze=False, gridspec_kw={"width_ratios": [1] + [3] * len(steps)})
     for i, layer in enumerate(layers):
         if i == 0:
             axes[i][0].imshow(sample.frames[-1])  # (H, W, 3)
