@@ -89,23 +89,26 @@ def swap_tables(store_uri: str) -> dict:
             "stream_identical_across_layers": (sum(identical), len(identical)) if identical else None}
 
 
-def _stacked(ax, x, cells, width=0.8):
+def _stacked(ax, x, cells, horizontal=False):
     bottom = np.zeros(len(cells))
     for name, colour, label in (("a", "C0", "A's answer (still solved)"), ("b", "C1", "B's route"),
                                 ("neither", "0.7", "neither")):
         share = np.array([c[f"{name}_fraction"] for c in cells])
-        ax.bar(x, share, width, bottom=bottom, color=colour, label=label)
+        if horizontal:
+            ax.barh(x, share, 0.7, left=bottom, color=colour, label=label)
+        else:
+            ax.bar(x, share, 0.8, bottom=bottom, color=colour, label=label)
         bottom += share
 
 
 def plot_swap(store_uri: str, out: Path) -> dict:
-    """Left: update swaps at step 0, every layer. Middle: the contrasts (stream at step 0; update over step
-    windows). Right: the SQL's mean scores."""
+    """Left: update swaps at step 0, every layer. Middle: the contrasts (stream at step 0 and at every step; update
+    over step windows). Right: the SQL's mean scores."""
     plt = pyplot()
     answer = swap_tables(store_uri)
     main = [c for c in answer["by_layer"] if (c["mode"], c["steps"]) == ("update", "0")]
     other = [c for c in answer["by_layer"] if (c["mode"], c["steps"]) != ("update", "0")]
-    fig, (a, m, b) = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [2.4, 1.3, 1.5]})
+    fig, (a, m, b) = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [2.4, 1.2, 1.5]})
     _stacked(a, np.array([c["layer"] for c in main]), main)
     a.axvspan(19.5, 29.5, color="0.92", zorder=0)
     n = main[0]["runs"] if main else 0
@@ -113,25 +116,25 @@ def plot_swap(store_uri: str, out: Path) -> dict:
     a.set(xlabel="swapped layer k", ylabel="fraction of swapped runs", ylim=(0, 1))
     a.legend(fontsize=7, loc="lower left")
     if other:
-        _stacked(m, np.arange(len(other)), other)
-        m.set_xticks(np.arange(len(other)), [f"{c['mode']}\nsteps {c['steps']}\nL{c['layer']}" for c in other],
-                     fontsize=6)
-    m.set_title("contrasts: stream at step 0; update over steps", fontsize=9)
-    m.set(ylim=(0, 1))
-    for (mode, steps), style in ((("update", "0"), {"marker": ".", "ls": "-"}),
-                                 (("stream", "0"), {"marker": "s", "ls": ""})):
-        mine = [r for r in answer["sql"] if (r["mode"], r["steps"]) == (mode, steps)]
-        b.plot([r["layer"] for r in mine], [r["swapped"] for r in mine], label=f"A swapped ({mode}, step {steps})",
+        _stacked(m, np.arange(len(other)), other, horizontal=True)
+        m.set_yticks(np.arange(len(other)), [f"{c['mode']}, steps {c['steps']}, L{c['layer']}" for c in other],
+                     fontsize=7)
+        m.invert_yaxis()
+    m.set_title("contrasts (same runs per bar)", fontsize=9)
+    m.set(xlim=(0, 1), xlabel="fraction of swapped runs")
+    groups: dict = {}
+    for r in answer["sql"]:
+        groups.setdefault((r["mode"], steps_label(json.loads(r["steps"]))), []).append(r)
+    for (mode, steps), mine in groups.items():
+        style = {"marker": ".", "ls": "-"} if (mode, steps) == ("update", "0") else {"marker": "s" if mode == "stream"
+                                                                                       else "^", "ls": ":"}
+        b.plot([r["layer"] for r in mine], [r["swapped"] for r in mine], label=f"A swapped ({mode}, steps {steps})",
                **style)
-    windows = sorted({r["steps"] for r in answer["sql"] if r["mode"] == "update" and r["steps"] != "0"})
-    for window in windows:
-        mine = [r for r in answer["sql"] if (r["mode"], r["steps"]) == ("update", window)]
-        b.plot([r["layer"] for r in mine], [r["swapped"] for r in mine], "^--", label=f"A swapped (update, {window})")
     if answer["sql"]:
         first = answer["sql"][0]
-        b.axhline(first["a_alone"], color="C0", ls=":", label=f"A alone ({first['a_alone']:.3f})")
+        b.axhline(first["a_alone"], color="C0", lw=0.8, ls="--", label=f"A alone ({first['a_alone']:.3f})")
         if first["b_alone"] is not None:
-            b.axhline(first["b_alone"], color="C1", ls=":", label=f"B alone ({first['b_alone']:.3f})")
+            b.axhline(first["b_alone"], color="C1", lw=0.8, ls="--", label=f"B alone ({first['b_alone']:.3f})")
     b.set_title("mean task score (SQL)", fontsize=9)
     b.set(xlabel="swapped layer k")
     b.legend(fontsize=6)
