@@ -173,6 +173,12 @@ def test_swap_table_recounts_and_the_card_prints_its_sql(store, tmp_path, capsys
     cell = next(c for c in table["by_layer"] if (c["mode"], c["layer"]) == (json.loads(first["params"])["mode"],
                                                                             json.loads(first["params"])["layer"]))
     assert cell[classify(video, a, b)] >= 1
+    same = [r for r in swaps if json.loads(r["params"])["mode"] == cell["mode"]
+            and json.loads(r["params"])["layer"] == cell["layer"]]
+    alone = {r["task_id"]: r["video"] for r in runs if r["method"] == "baseline"}
+    change = np.mean([np.abs(read_video(f"{store}/{r['video']}").astype(float)
+                             - read_video(f"{store}/{alone[r['task_id']]}")).mean() for r in same])
+    assert cell["pixel_change"] == pytest.approx(change, abs=1e-4)
     for kind in ("noise", "cka", "energy", "energy-maps", "swap"):
         assert main([kind, store, str(tmp_path / f"{kind}.png")]) == 0
         printed = capsys.readouterr().out

@@ -58,12 +58,14 @@ def steps_label(step) -> str:
 
 
 def swap_tables(store_uri: str) -> dict:
-    """{by_layer: [{mode, steps, layer, runs, a, b, neither, a_baseline_solved, *_fraction}], sql: SWAP_SQL's rows,
+    """{by_layer: [{mode, steps, layer, runs, a, b, neither, a_baseline_solved, *_fraction, pixel_change: mean
+    |swapped video - A's baseline video| in 0-255 units, both read from the mp4s}], sql: SWAP_SQL's rows,
     baselines: {runs, solved}, stream_identical_across_layers: (tasks whose step-0 stream swaps gave one video
     whatever the layer, tasks with stream swaps)}."""
     samples = generated_samples(store_uri)
     runs = rows(store_uri, RUNS_SQL)
-    baseline = {(r["task_id"], r["seed"]): solved_video(_video(store_uri, r["video"]), samples[r["task_id"]],
+    alone = {(r["task_id"], r["seed"]): _video(store_uri, r["video"]) for r in runs if r["method"] == "baseline"}
+    baseline = {(r["task_id"], r["seed"]): solved_video(alone[(r["task_id"], r["seed"])], samples[r["task_id"]],
                                                         r["score"]) for r in runs if r["method"] == "baseline"}
     cells: dict = {}
     stream_videos: dict = {}
@@ -73,31 +75,34 @@ def swap_tables(store_uri: str) -> dict:
         answer = classify(video, samples[r["task_id"]], samples[params["source_task"]], r["score"])
         key = (params["mode"], steps_label(params["step"]), params["layer"])
         cell = cells.setdefault(key, {"mode": key[0], "steps": key[1], "layer": key[2], "runs": 0,
-                                      **dict.fromkeys(ANSWERS, 0), "a_baseline_solved": 0})
+                                      **dict.fromkeys(ANSWERS, 0), "a_baseline_solved": 0, "pixel_change": 0.0})
         cell["runs"] += 1
         cell[answer] += 1
         cell["a_baseline_solved"] += bool(baseline.get((r["task_id"], r["seed"])))
+        own = alone.get((r["task_id"], r["seed"]))  # (frames, H, W, 3): A's baseline video
+        cell["pixel_change"] += float(np.abs(video.astype(np.float64) - own).mean()) if own is not None else np.nan
         if key[:2] == ("stream", "0"):
             stream_videos.setdefault((r["task_id"], r["seed"]), []).append(video)
     by_layer = [cells[k] for k in sorted(cells, key=lambda k: (k[0] != "update" or k[1] != "0", k))]
     for cell in by_layer:
         for name in ANSWERS:
             cell[f"{name}_fraction"] = round(cell[name] / cell["runs"], 4)
+        cell["pixel_change"] = round(cell["pixel_change"] / cell["runs"], 4)
     identical = [all(np.array_equal(v, group[0]) for v in group[1:]) for group in stream_videos.values()]
     return {"by_layer": by_layer, "sql": rows(store_uri, SWAP_SQL),
             "baselines": {"runs": len(baseline), "solved": sum(baseline.values())},
             "stream_identical_across_layers": (sum(identical), len(identical)) if identical else None}
 
 
-def _stacked(ax, x, cells, horizontal=False):
+def _stacked(ax, x, cells, horizontal=False, alpha=1.0):
     bottom = np.zeros(len(cells))
     for name, colour, label in (("a", "C0", "A's answer (still solved)"), ("b", "C1", "B's route"),
                                 ("neither", "0.7", "neither")):
         share = np.array([c[f"{name}_fraction"] for c in cells])
         if horizontal:
-            ax.barh(x, share, 0.7, left=bottom, color=colour, label=label)
+            ax.barh(x, share, 0.7, left=bottom, color=colour, label=label, alpha=alpha)
         else:
-            ax.bar(x, share, 0.8, bottom=bottom, color=colour, label=label)
+            ax.bar(x, share, 0.8, bottom=bottom, color=colour, label=label, alpha=alpha)
         bottom += share
 
 
@@ -109,12 +114,16 @@ def plot_swap(store_uri: str, out: Path) -> dict:
     main = [c for c in answer["by_layer"] if (c["mode"], c["steps"]) == ("update", "0")]
     other = [c for c in answer["by_layer"] if (c["mode"], c["steps"]) != ("update", "0")]
     fig, (a, m, b) = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [2.4, 1.2, 1.5]})
-    _stacked(a, np.array([c["layer"] for c in main]), main)
+    _stacked(a, np.array([c["layer"] for c in main]), main, alpha=0.45)
     a.axvspan(19.5, 29.5, color="0.92", zorder=0)
     n = main[0]["runs"] if main else 0
     a.set_title(f"update swap of block k at step 0: whose answer A draws ({n} runs per bar)", fontsize=9)
     a.set(xlabel="swapped layer k", ylabel="fraction of swapped runs", ylim=(0, 1))
     a.legend(fontsize=7, loc="lower left")
+    change = a.twinx()
+    change.plot([c["layer"] for c in main], [c["pixel_change"] for c in main], color="k", marker=".", lw=0.8)
+    change.set_ylabel("mean |video - A alone| (0-255), line", fontsize=7)
+    change.set_ylim(bottom=0)
     if other:
         _stacked(m, np.arange(len(other)), other, horizontal=True)
         m.set_yticks(np.arange(len(other)), [f"{c['mode']}, steps {c['steps']}, L{c['layer']}" for c in other],
