@@ -2,6 +2,7 @@
 
   python -m cos_ray.training.card loss RUN_DIR OUT.png      the VAE and flow-matching losses per step
   python -m cos_ray.training.card steps STORE OUT.png       per-step x̂0 accuracy, lock-in steps (a fig1 sweep's store)
+  python -m cos_ray.training.card ensemble STORE OUT.png    ensemble vs baseline and best-of-3, paired CIs (+ tables)
   python -m cos_ray.training.card vae MODEL OUT.png         validation mazes through MODEL's VAE (its ceiling)
   python -m cos_ray.training.card noise STORE OUT.png       final score by noised step vs noised frame (fig3b's store)
   python -m cos_ray.training.card cka STORE OUT.png         CKA dissimilarity after noise, per step (fig3c's store)
@@ -82,27 +83,31 @@ def plot_loss(run_dir: Path, out: Path) -> Path:
 
 
 def plot_steps(store_uri: str, out: Path) -> dict:
-    """Per-step accuracy of the decoded x̂0 and the lock-in step distribution of a store's baseline runs."""
+    """Per-step accuracy of the decoded x̂0 (above the score threshold; solved, `steps_solved`) and the lock-in step
+    distribution of a store's baseline runs."""
     from cos_ray.store.location import Store
     from cos_ray.store.query import run_sql
+    from cos_ray.training.steps_solved import per_step_solved
 
     plt = _pyplot()
     store = Store(store_uri)
     acc = run_sql(store, STEP_ACCURACY_SQL, require_results=True).to_pylist()
     lock = run_sql(store, LOCK_IN_SQL).to_pylist()
     flips = run_sql(store, FLIPS_SQL).to_pylist()
+    solved = per_step_solved(store_uri)
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot([r["step"] for r in acc], [r["accuracy"] for r in acc], marker="o", label="x̂0 correct (score >= 0.9)")
+    a.plot([r["step"] for r in solved["steps"]], [r["solved"] for r in solved["steps"]], marker="o",
+           label="x̂0 solved (score >= 0.9 and the route)")
+    a.plot([r["step"] for r in acc], [r["accuracy"] for r in acc], marker=".", label="x̂0 score >= 0.9")
     a.plot([r["step"] for r in acc], [r["score"] for r in acc], marker=".", ls="--", label="mean task score")
     a.set(title="Chain-of-Steps: decoded x̂0 per step", xlabel="denoising step", ylim=(0, 1.02))
-    a.legend(loc="lower right")
-    labels = ["never" if r["lock_in_step"] is None else str(r["lock_in_step"]) for r in lock]
-    b.bar(labels, [r["runs"] for r in lock], color="C2")
-    b.set(title="lock-in step (answer correct from then on)", xlabel="step", ylabel="runs")
+    a.legend(loc="lower right", fontsize=8)
+    b.bar(list(solved["lock_in"]), list(solved["lock_in"].values()), color="C2")
+    b.set(title="lock-in step (x̂0 solved from then on)", xlabel="step", ylabel="runs")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    return {"step_accuracy": acc, "lock_in": lock, "flips": flips}
+    return {"step_accuracy": acc, "lock_in_by_score": lock, "flips_by_score": flips, "solved": solved}
 
 
 def plot_vae(model: str, out: Path, seed: int = 2, n: int = 4) -> Path:
@@ -131,9 +136,22 @@ def plot_vae(model: str, out: Path, seed: int = 2, n: int = 4) -> Path:
 
 
 def _steps(source: str, out: Path):
-    for name, sql in (("step_accuracy", STEP_ACCURACY_SQL), ("lock_in", LOCK_IN_SQL), ("flips", FLIPS_SQL)):
+    from cos_ray.training.steps_solved import STEPS_SQL
+
+    for name, sql in (("step_accuracy", STEP_ACCURACY_SQL), ("lock_in", LOCK_IN_SQL), ("flips", FLIPS_SQL),
+                      ("solved_per_step (filmstrips read by steps_solved.py)", STEPS_SQL)):
         print(f"-- {name}\n{sql};")
     print(json.dumps(plot_steps(source, out), indent=1, default=str))
+
+
+def _ensemble(source: str, out: Path):
+    from cos_ray.training.ensemble_table import ENSEMBLE_SQL, markdown, plot_ensemble
+
+    print(f"-- runs (solved: ensemble_table.py reads each video's route)\n{ENSEMBLE_SQL};")
+    answer = plot_ensemble(source, out)
+    print(json.dumps(answer, indent=1, default=str))
+    for metric, table in answer["tables"].items():
+        print(markdown(table, metric))
 
 
 def _store_figure(module: str, plot: str, queries: tuple[str, ...]):
@@ -154,6 +172,7 @@ def _store_figure(module: str, plot: str, queries: tuple[str, ...]):
 KINDS = {
     "loss": lambda source, out: print(plot_loss(Path(source), out)),
     "steps": _steps,
+    "ensemble": _ensemble,
     "vae": lambda source, out: print(plot_vae(source, out)),
     "noise": _store_figure("figures_noise", "plot_noise", ("NOISE_SQL",)),
     "cka": _store_figure("figures_cka", "plot_cka", ("CKA_CURVES_SQL", "CKA_FINAL_SQL")),

@@ -1,10 +1,9 @@
 """The model card's ensemble table: the training-free ensemble against the baseline and best-of-3, on the "solved"
 verdict (score >= threshold AND the ground-truth path) and on the task score, with paired 95% CIs.
 
-A sweep's `runs.score` is the task score of the raw frames; "solved" also needs the route, read here from the last
-frame of each run's stored mp4 (`solved.draws_the_route`) against its task regenerated from the sweep's generator spec.
-The score is not recomputed from the mp4: H.264 moves it by up to 0.14 (mean 0.03) on the held-out store and flips the
-0.9 threshold for 20 of 200 runs, while the route read from the mp4 agrees with the raw frames' for 199 of 200. The unit of pairing is an ensemble unit: task T, start seed S, members S..S+2. Against it:
+"Solved" is not a store column: each run's verdict is `solved.stored_run_solved` (its stored score, the route read
+from its video's last frame against the task drawn again from the sweep's generator spec). The unit of pairing is an
+ensemble unit: task T, start seed S, members S..S+2. Against it:
 - `baseline (same seeds)`: the mean over the baseline runs of T at seeds S..S+2 (the members' own noise, unmerged);
 - `best-of-3`: the best of those three baselines (an oracle pick, as in the paper's comparison);
 - the ensemble's answers: `members` (their mean), `consensus` (the member nearest the members' mean x̂0,
@@ -16,7 +15,6 @@ per-unit differences (`cos_ray.dashboard.compare.t_interval`), as the dashboard'
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,41 +26,18 @@ from runs r left join (select run_id from layers where kind = 'consensus') c usi
 where r.status = 'ok' and r.method in ('baseline', 'first_frame', 'ensemble') order by r.run_id"""
 
 
-def sweep_task_metas(store, root: Path) -> tuple[dict, str]:
-    """(task_id -> task.json, family) of the store's one sweep of generated tasks, written again under `root` from
-    its generator spec (the folders `cos-ray tasks generate` writes)."""
-    from cos_ray.errors import UsageError
-    from cos_ray.store.query import run_sql
-    from cos_ray.tasks.folder import read_task_folder
-    from cos_ray.tasks.generation import generate_tasks
-
-    specs = [json.loads(row["spec"]) for row in run_sql(store, "select spec from sweeps").to_pylist()]
-    generated = [spec["tasks"]["generate"] for spec in specs if "generate" in spec.get("tasks", {})]
-    if len(generated) != 1:
-        raise UsageError(f"{store.uri}: expected one sweep of generated tasks, found {len(generated)}")
-    (generate,) = generated
-    folders = generate_tasks(generate["family"], generate["n"], generate["seed"], root, **generate.get("params", {}))
-    return {task.task_id: task.meta() for task in map(read_task_folder, folders)}, generate["family"]
-
-
 def judged_runs(store_uri: str) -> list[dict]:
-    """Every ok run of the store's (one) generated sweep with `path_correct` and `solved`."""
+    """Every ok baseline, first_frame and ensemble run of the store with `solved` (`solved.stored_run_solved`)."""
     from cos_ray.media import read_video
-    from cos_ray.store.location import Store
-    from cos_ray.store.query import run_sql
-    from cos_ray.tasks.families import get_family
-    from cos_ray.training.solved import draws_the_route
+    from cos_ray.training.figures_common import generated_samples, rows
+    from cos_ray.training.solved import stored_run_solved
 
-    store = Store(store_uri)
-    rows = run_sql(store, ENSEMBLE_SQL).to_pylist()
-    with tempfile.TemporaryDirectory() as root:
-        metas, family = sweep_task_metas(store, Path(root))
-    threshold = get_family(family).threshold
-    for row in rows:
-        last = read_video(Path(store_uri) / row["video"])[-1]  # (H, W, 3)
-        row["path_correct"] = draws_the_route(last, metas[row["task_id"]])
-        row["solved"] = bool(row["score"] is not None and row["score"] >= threshold and row["path_correct"])
-    return rows
+    samples = generated_samples(store_uri)
+    runs = rows(store_uri, ENSEMBLE_SQL)
+    for run in runs:
+        last = read_video(Path(store_uri) / run["video"])[-1]  # (H, W, 3)
+        run["solved"] = stored_run_solved(run["score"], last, samples[run["task_id"]].meta)
+    return runs
 
 
 def _paired(differences: list[float]) -> dict:
@@ -96,7 +71,7 @@ def ensemble_table(rows: list[dict], metric: str = "solved") -> list[dict]:
                                  "consensus": consensus[0] if consensus else np.nan,
                                  "baseline": np.mean(bases), "best_of_3": max(bases)})
     table = []
-    for params, cells in sorted(settings.items()):
+    for params, cells in sorted(settings.items(), key=lambda kv: (json.loads(kv[0])["merge"], json.loads(kv[0])["steps"])):
         p = json.loads(params)
         column = {key: [c[key] for c in cells] for key in cells[0]}
         table.append({"merge": p["merge"], "steps": p["steps"], "layers": f"{p['layers'][0]}-{p['layers'][-1]}",
@@ -131,3 +106,32 @@ def report(store_uri: str) -> dict:
     return {"runs": len(rows),
             "solved_by_method": {m: float(np.mean([r["solved"] for r in rows if r["method"] == m])) for m in methods},
             "tables": {metric: ensemble_table(rows, metric) for metric in ("solved", "score")}}
+
+
+def plot_ensemble(store_uri: str, out: Path) -> dict:
+    """`report` and a figure: per setting, the paired differences (members − baseline, consensus − baseline, best
+    member − best-of-3) in solved rate with their 95% CIs."""
+    from cos_ray.training.figures_common import pyplot, save
+
+    answer = report(store_uri)
+    table = answer["tables"]["solved"]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    comparisons = (("members_vs_baseline", "members − baseline"), ("consensus_vs_baseline", "consensus − baseline"),
+                   ("best_member_vs_best_of_3", "best member − best-of-3"))
+    for k, (key, label) in enumerate(comparisons):
+        x = np.arange(len(table)) + (k - 1) * 0.25
+        diffs = [row[key]["diff"] for row in table]
+        errors = np.array([[d - (row[key]["ci"][0] if row[key]["ci"][0] is not None else d),
+                            (row[key]["ci"][1] if row[key]["ci"][1] is not None else d) - d]
+                           for row, d in zip(table, diffs)]).T  # (2, settings)
+        ax.errorbar(x, diffs, yerr=errors, fmt="o", capsize=3, label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(table)), [f"{r['merge']}\nsteps {r['steps'][0]}-{r['steps'][-1]}" for r in table],
+                  fontsize=8)
+    units = table[0]["units"] if table else 0
+    ax.set(ylabel="difference in solved rate", title=f"ensemble of 3 (layers 20-29) on {units} task x seed units, "
+           "paired 95% CIs")
+    ax.legend(fontsize=8)
+    save(fig, out)
+    return answer

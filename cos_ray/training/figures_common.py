@@ -65,18 +65,13 @@ def generated_samples(store_uri: str) -> dict:
 
 
 def solved_video(video, sample, score: float | None = None) -> bool:
-    """`solved.judge`'s verdict on `video` `# (frames, H, W, 3)` uint8 for `sample`'s task, with the run's stored
-    `score` in place of the one recomputed from the video when given: the store's mp4 is H.264, which moves the maze
-    score (on the fig3b store, +0.037 on average and 27% of the >= 0.9 verdicts), while the route read at the cells'
-    centres is the raw video's (checked on 12 baselines re-run in process: the stored score is the raw video's, the
-    drawn cells are equal)."""
-    from cos_ray.tasks.families import get_family
-    from cos_ray.training.solved import judge
+    """The verdict on `video` `# (frames, H, W, 3)` uint8 for `sample`'s task: `solved.judge`'s on a raw video
+    (score None), `solved.stored_run_solved` with the run's stored score on a store's mp4."""
+    from cos_ray.training.solved import judge, stored_run_solved
 
-    verdict = judge(video, sample.frames[0], sample.frames[-1], sample.meta)
     if score is None:
-        return verdict["solved"]
-    return bool(score >= get_family(sample.meta["family"]).threshold and verdict["path_correct"])
+        return judge(video, sample.frames[0], sample.frames[-1], sample.meta)["solved"]
+    return stored_run_solved(score, video[-1], sample.meta)
 
 
 def print_queries(queries: dict, answer: dict) -> None:

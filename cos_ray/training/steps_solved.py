@@ -9,11 +9,12 @@ The steps table stores x̂0's task score per step; the route check needs pixels.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from cos_ray.tasks.families import get_family
 
 STEPS_SQL = """select r.run_id, r.task_id, r.filmstrip, s.step, s.score
 from steps s join runs r using (run_id)
@@ -34,32 +35,25 @@ def last_frames(filmstrip: np.ndarray, steps: int, size: tuple[int, int]) -> np.
 
 
 def per_step_solved(store_uri: str) -> dict:
-    """{"steps": [{step, solved, above_threshold, runs}], "lock_in": {step or "never": runs}, "flips": {...}} over
+    """{"runs", "steps": [{step, solved, above_threshold}], "lock_in": {step or "never": runs}, "flips": {...}} over
     the baseline runs with a filmstrip; lock-in = the first step from which x̂0 stays solved to the end."""
     from PIL import Image
 
-    from cos_ray.store.location import Store
-    from cos_ray.store.query import run_sql
-    from cos_ray.tasks.families import get_family
-    from cos_ray.training.ensemble_table import sweep_task_metas
-    from cos_ray.training.solved import draws_the_route
+    from cos_ray.training.figures_common import generated_samples, rows
+    from cos_ray.training.solved import stored_run_solved
 
-    store = Store(store_uri)
-    rows = run_sql(store, STEPS_SQL).to_pylist()
-    with tempfile.TemporaryDirectory() as root:
-        metas, family = sweep_task_metas(store, Path(root))
-    threshold = get_family(family).threshold
+    samples = generated_samples(store_uri)
     by_run: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in rows(store_uri, STEPS_SQL):
         by_run.setdefault(row["run_id"], []).append(row)
-    verdicts = []  # per run: [solved at step 0, 1, ...]
+    solved, above = [], []  # per run: [verdict at step 0, 1, ...]
     for run in by_run.values():
-        meta = metas[run[0]["task_id"]]
+        sample = samples[run[0]["task_id"]]
         strip = np.asarray(Image.open(Path(store_uri) / run[0]["filmstrip"]).convert("RGB"))
-        tiles = last_frames(strip, len(run), (meta["params"]["size"],) * 2)  # (steps, H, W, 3)
-        verdicts.append([bool(r["score"] >= threshold and draws_the_route(tile, meta)) for r, tile in zip(run, tiles)])
-    table = np.array(verdicts)  # (runs, steps)
-    above = np.array([[r["score"] >= threshold for r in run] for run in by_run.values()])  # (runs, steps)
+        tiles = last_frames(strip, len(run), sample.frames.shape[1:3])  # (steps, H, W, 3)
+        solved.append([stored_run_solved(r["score"], tile, sample.meta) for r, tile in zip(run, tiles)])
+        above.append([r["score"] >= get_family(sample.meta["family"]).threshold for r in run])
+    table, above = np.array(solved), np.array(above)  # (runs, steps)
     return {"runs": len(table),
             "steps": [{"step": s, "solved": float(table[:, s].mean()), "above_threshold": float(above[:, s].mean())}
                       for s in range(table.shape[1])],
