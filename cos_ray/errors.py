@@ -23,3 +23,16 @@ class InputError(UsageError):
     Deterministic: the same input fails the same way on any worker, so a unit failing with it is recorded failed at
     once - never retried on a fresh worker group, never blamed on the cluster.
     """
+
+
+def run_reporting_errors(body) -> int:
+    """Run a `python -m` entry point's `body()`: 0, or a CosRayError printed as one line on stderr and its exit code
+    (what `cli.errors.reports_errors` does for the click commands)."""
+    import sys
+
+    try:
+        body()
+    except CosRayError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0

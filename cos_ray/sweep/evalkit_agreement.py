@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     """Print the agreement table of a store's generated maze sweep (markdown, or --json)."""
     import argparse
 
-    from cos_ray.errors import CosRayError, UsageError
+    from cos_ray.errors import UsageError, run_reporting_errors
     from cos_ray.store.location import Store
     from cos_ray.store.query import run_sql
 
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
                         help=f"EvalKit task score counted as a pass (default {EVALKIT_PASS:g}: all four maze rules)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
-    try:
+    def body():
         store = Store(args.store)
         sweep = args.sweep
         if sweep is None:
@@ -159,10 +159,7 @@ def main(argv=None) -> int:
             sweep = names[0]["sweep_id"]
         summary = summarise(agreement_rows(store, sweep), args.evalkit_pass)
         print(json.dumps(summary, indent=2) if args.json else markdown(summary, args.evalkit_pass))
-    except CosRayError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return run_reporting_errors(body)
 
 
 if __name__ == "__main__":

@@ -7,23 +7,20 @@ import sys
 
 
 def main(argv=None) -> int:
-    from cos_ray.errors import CosRayError
+    from cos_ray.errors import run_reporting_errors
 
     parser = argparse.ArgumentParser(prog="python -m cos_ray.training", description=__doc__)
     parser.add_argument("config", help="training YAML, e.g. training/configs/tiny-reasoner.yaml")
     parser.add_argument("--out", required=True, help="run directory (checkpoints, logs, export/); resumed if present")
     parser.add_argument("--max-steps", type=int, default=None, help="stop the flow stage after this many steps")
     args = parser.parse_args(argv)
-    try:
+    def body():
         from cos_ray.training.config import load_config
         from cos_ray.training.loop import train
 
         config = load_config(args.config)
         train(config, args.out, max_steps=args.max_steps)
-    except CosRayError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return run_reporting_errors(body)
 
 
 if __name__ == "__main__":

@@ -183,19 +183,16 @@ KINDS = {
 
 
 def main(argv=None) -> int:
-    from cos_ray.errors import CosRayError
+    from cos_ray.errors import run_reporting_errors
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 3 or argv[0] not in KINDS:
         print(__doc__, file=sys.stderr)
         return 2
     kind, source, out = argv
-    try:
+    def body():
         KINDS[kind](source, Path(out))
-    except CosRayError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return run_reporting_errors(body)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     import argparse
     import sys
 
-    from cos_ray.errors import CosRayError
+    from cos_ray.errors import run_reporting_errors
 
     parser = argparse.ArgumentParser(prog="python -m cos_ray.training.evaluate", description=main.__doc__)
     parser.add_argument("model", help="tiny-reasoner, or a run's export/ directory")
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="model,first_frame,vae_round_trip")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    try:
+    def body():
         import torch
 
         from cos_ray.model.loader import load_pipeline
@@ -157,10 +157,7 @@ def main(argv=None) -> int:
         (out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary["methods"], indent=2))
-    except CosRayError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return run_reporting_errors(body)
 
 
 if __name__ == "__main__":
