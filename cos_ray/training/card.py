@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from cos_ray.training.figures_common import pyplot
+
 STEP_ACCURACY_SQL = """select s.step, avg(case when s.score >= 0.9 then 1.0 else 0.0 end) as accuracy,
   avg(s.score) as score, count(*) as runs
 from steps s join runs r using (run_id)
@@ -31,19 +33,6 @@ FLIPS_SQL = """select count(*) as runs, avg(case when score >= 0.9 then 1.0 else
   avg(flips) as mean_flips, avg(case when flips > 0 then 1.0 else 0.0 end) as runs_that_flip,
   avg(case when flips > 0 and score >= 0.9 then 1.0 else 0.0 end) as flipped_and_correct
 from runs where method = 'baseline'"""
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from cos_ray.errors import UsageError
-
-        raise UsageError("the card's figures need matplotlib: pip install 'cos-ray[train]'") from None
-    return plt
 
 
 def _read_log(path: Path) -> list[dict]:
@@ -62,7 +51,7 @@ def smooth(values: list[float], window: int) -> list[float]:
 
 
 def plot_loss(run_dir: Path, out: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     vae, flow = _read_log(run_dir / "vae_log.jsonl"), _read_log(run_dir / "flow_log.jsonl")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     if vae:
@@ -89,7 +78,7 @@ def plot_steps(store_uri: str, out: Path) -> dict:
     from cos_ray.store.query import run_sql
     from cos_ray.training.steps_solved import per_step_solved
 
-    plt = _pyplot()
+    plt = pyplot()
     store = Store(store_uri)
     acc = run_sql(store, STEP_ACCURACY_SQL, require_results=True).to_pylist()
     lock = run_sql(store, LOCK_IN_SQL).to_pylist()
