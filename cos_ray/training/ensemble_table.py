@@ -6,6 +6,8 @@ from its video's last frame against the task drawn again from the sweep's genera
 ensemble unit: task T, start seed S, members S..S+2. Against it:
 - `baseline (same seeds)`: the mean over the baseline runs of T at seeds S..S+2 (the members' own noise, unmerged);
 - `best-of-3`: the best of those three baselines (an oracle pick, as in the paper's comparison);
+- `baseline medoid`: the baseline video nearest the three baselines' mean (pixels) - the consensus rule without the
+  merge, the control for `consensus` (picking the typical of 3 runs helps by itself);
 - the ensemble's answers: `members` (their mean), `consensus` (the member nearest the members' mean x̂0,
   docs/probes.md) and `best member` (an oracle pick, comparable to best-of-3).
 Only units whose three seeds all have a baseline enter. Differences are paired per unit; CIs are Student-t on the
@@ -27,7 +29,8 @@ where r.status = 'ok' and r.method in ('baseline', 'first_frame', 'ensemble') or
 
 
 def judged_runs(store_uri: str) -> list[dict]:
-    """Every ok baseline, first_frame and ensemble run of the store with `solved` (`solved.stored_run_solved`)."""
+    """Every ok baseline, first_frame and ensemble run of the store with `solved` (`solved.stored_run_solved`) and
+    its video's `frames` `# (frames, H, W, 3)` uint8 (baselines and members: the medoid control needs them)."""
     from cos_ray.media import read_video
     from cos_ray.training.figures_common import generated_samples, rows
     from cos_ray.training.solved import stored_run_solved
@@ -35,12 +38,22 @@ def judged_runs(store_uri: str) -> list[dict]:
     samples = generated_samples(store_uri)
     runs = rows(store_uri, ENSEMBLE_SQL)
     for run in runs:
-        last = read_video(Path(store_uri) / run["video"])[-1]  # (H, W, 3)
-        run["solved"] = stored_run_solved(run["score"], last, samples[run["task_id"]].meta)
+        frames = read_video(Path(store_uri) / run["video"])  # (frames, H, W, 3)
+        run["solved"] = stored_run_solved(run["score"], frames[-1], samples[run["task_id"]].meta)
+        if run["method"] != "first_frame":
+            run["frames"] = frames
     return runs
 
 
-def _paired(differences: list[float]) -> dict:
+def medoid(videos: list[np.ndarray]) -> int:
+    """Index of the video nearest (L2, pixels) the mean of `videos` - the consensus rule applied to runs that were
+    never merged, so that "the consensus member beats a member" is not mistaken for an effect of the merge."""
+    stack = np.stack(videos).astype(np.float32)  # (n, frames, H, W, 3)
+    mean = stack.mean(axis=0)
+    return int(np.argmin([np.linalg.norm(video - mean) for video in stack]))
+
+
+def _paired(differences) -> dict:
     from cos_ray.dashboard.compare import paired_p, t_interval
 
     values = np.asarray(differences, dtype=float)
@@ -51,52 +64,65 @@ def _paired(differences: list[float]) -> dict:
     return {"diff": mean, "ci": (low, high), "p": paired_p(mean, sd, n)}
 
 
+COMPARISONS = {  # name -> (the ensemble's answer, what it is paired with)
+    "members_vs_baseline": ("members", "baseline"),
+    "consensus_vs_baseline": ("consensus", "baseline"),
+    "consensus_vs_baseline_medoid": ("consensus", "baseline_medoid"),
+    "best_member_vs_best_of_3": ("best_member", "best_of_3"),
+}
+
+
 def ensemble_table(rows: list[dict], metric: str = "solved") -> list[dict]:
-    """One row per ensemble setting (merge, steps): units, the ensemble's three answers, the baselines of the same
-    seeds and best-of-3, and the paired differences with 95% CIs. metric: `solved` or `score`."""
+    """One row per ensemble setting (merge, steps): units, the ensemble's answers (members' mean, consensus, best
+    member), the baselines of the same seeds (mean, medoid, best-of-3) and the COMPARISONS with 95% CIs.
+    metric: `solved` or `score`. The medoid needs `frames` on the baseline rows (NaN without)."""
     value = (lambda r: float(r["solved"])) if metric == "solved" else (lambda r: float(r["score"]))
-    baseline = {(r["task_id"], r["seed"]): value(r) for r in rows if r["method"] == "baseline"}
+    baseline = {(r["task_id"], r["seed"]): r for r in rows if r["method"] == "baseline"}
     units = defaultdict(list)
     for r in rows:
         if r["method"] == "ensemble":
             units[(r["params"], r["unit_id"])].append(r)
+    medoids: dict[tuple, float] = {}
     settings = defaultdict(list)
     for (params, _), members in units.items():
-        seeds = [m["seed"] for m in members]
-        bases = [baseline.get((members[0]["task_id"], seed)) for seed in seeds]
+        members = sorted(members, key=lambda m: m["seed"])
+        key = tuple((members[0]["task_id"], m["seed"]) for m in members)
+        bases = [baseline.get(k) for k in key]
         if None in bases:
             continue
+        if key not in medoids:
+            medoids[key] = value(bases[medoid([b["frames"] for b in bases])]) if "frames" in bases[0] else np.nan
         consensus = [value(m) for m in members if m["consensus"]]
         settings[params].append({"members": np.mean([value(m) for m in members]), "best_member": max(map(value, members)),
                                  "consensus": consensus[0] if consensus else np.nan,
-                                 "baseline": np.mean(bases), "best_of_3": max(bases)})
+                                 "baseline": np.mean([value(b) for b in bases]), "baseline_medoid": medoids[key],
+                                 "best_of_3": max(map(value, bases))})
     table = []
-    for params, cells in sorted(settings.items(), key=lambda kv: (json.loads(kv[0])["merge"], json.loads(kv[0])["steps"])):
+    order = lambda kv: (json.loads(kv[0])["merge"], json.loads(kv[0])["steps"])  # noqa: E731
+    for params, cells in sorted(settings.items(), key=order):
         p = json.loads(params)
-        column = {key: [c[key] for c in cells] for key in cells[0]}
+        column = {key: np.array([c[key] for c in cells]) for key in cells[0]}
         table.append({"merge": p["merge"], "steps": p["steps"], "layers": f"{p['layers'][0]}-{p['layers'][-1]}",
-                      "units": len(cells), **{key: float(np.nanmean(v)) for key, v in column.items()},
-                      "members_vs_baseline": _paired(np.subtract(column["members"], column["baseline"])),
-                      "consensus_vs_baseline": _paired(np.subtract(column["consensus"], column["baseline"])),
-                      "best_member_vs_best_of_3": _paired(np.subtract(column["best_member"], column["best_of_3"]))})
+                      "units": len(cells), **{key: float(np.mean(v)) for key, v in column.items()},
+                      **{name: _paired(column[a] - column[b]) for name, (a, b) in COMPARISONS.items()}})
     return table
 
 
 def markdown(table: list[dict], metric: str) -> str:
-    """The card's table: one line per setting, differences as `+0.01 [-0.02, +0.04]`."""
-    def diff(d):
+    """The card's table: one line per setting, an answer with its paired difference `0.61 (+0.01 [-0.02, +0.04])`."""
+    def diff(d) -> str:
         low, high = d["ci"]
-        return f"{d['diff']:+.3f} [{low:+.3f}, {high:+.3f}]" if low is not None else f"{d['diff']:+.3f}"
+        return f"{d['diff']:+.3f}" + (f" [{low:+.3f}, {high:+.3f}]" if low is not None else "")
 
-    lines = [f"| merge | steps | units | baseline (same seeds) | members | members − baseline | consensus | "
-             f"consensus − baseline | best-of-3 | best member | best member − best-of-3 |",
-             "|" + "---|" * 11]
+    lines = [f"{metric}:", "| merge | steps | units | baseline (same seeds) | members (− baseline) | consensus (− baseline) "
+             "| baseline medoid | consensus − baseline medoid | best-of-3 | best member (− best-of-3) |", "|" + "---|" * 10]
     for row in table:
         lines.append(f"| {row['merge']} | {row['steps'][0]}–{row['steps'][-1]} | {row['units']} | {row['baseline']:.3f} "
-                     f"| {row['members']:.3f} | {diff(row['members_vs_baseline'])} | {row['consensus']:.3f} "
-                     f"| {diff(row['consensus_vs_baseline'])} | {row['best_of_3']:.3f} | {row['best_member']:.3f} "
-                     f"| {diff(row['best_member_vs_best_of_3'])} |")
-    return f"{metric}:\n" + "\n".join(lines)
+                     f"| {row['members']:.3f} ({diff(row['members_vs_baseline'])}) "
+                     f"| {row['consensus']:.3f} ({diff(row['consensus_vs_baseline'])}) | {row['baseline_medoid']:.3f} "
+                     f"| {diff(row['consensus_vs_baseline_medoid'])} | {row['best_of_3']:.3f} "
+                     f"| {row['best_member']:.3f} ({diff(row['best_member_vs_best_of_3'])}) |")
+    return "\n".join(lines)
 
 
 def report(store_uri: str) -> dict:
@@ -118,9 +144,10 @@ def plot_ensemble(store_uri: str, out: Path) -> dict:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     comparisons = (("members_vs_baseline", "members − baseline"), ("consensus_vs_baseline", "consensus − baseline"),
+                   ("consensus_vs_baseline_medoid", "consensus − baseline medoid"),
                    ("best_member_vs_best_of_3", "best member − best-of-3"))
     for k, (key, label) in enumerate(comparisons):
-        x = np.arange(len(table)) + (k - 1) * 0.25
+        x = np.arange(len(table)) + (k - 1.5) * 0.2
         diffs = [row[key]["diff"] for row in table]
         errors = np.array([[d - (row[key]["ci"][0] if row[key]["ci"][0] is not None else d),
                             (row[key]["ci"][1] if row[key]["ci"][1] is not None else d) - d]
