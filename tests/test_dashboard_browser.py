@@ -124,6 +124,12 @@ def cells(driver) -> list[str]:
     return _texts(driver, "[data-testid=stDataFrame] td[role=gridcell]")
 
 
+def grids_filled(driver, count: int) -> bool:
+    """At least `count` dataframes are on the page and every one has drawn its cells (each grid fills on its own)."""
+    grids = _css(driver, "[data-testid=stDataFrame]")
+    return len(grids) >= count and all(grid.find_elements("css selector", "td[role=gridcell]") for grid in grids)
+
+
 def charts_drawn(driver) -> bool:
     return bool(_css(driver, "[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg"))
 
@@ -151,7 +157,7 @@ def test_runs_view(page, small_sweep, tmp_path):
 
 
 def test_compare_view(page, tmp_path):
-    show(page, "Compare", until=lambda d: charts_drawn(d) and cells(d))  # the grids draw after the charts
+    show(page, "Compare", until=lambda d: charts_drawn(d) and grids_filled(d, 2))  # each grid draws after the charts
     screenshot(page, tmp_path / "compare.png")
     assert _texts(page, "[data-testid=stMain] h3") == ["Score: score", "Score: score_overall"]
     assert "baseline" in cells(page) and any(cell.startswith("ensemble (") for cell in cells(page))
