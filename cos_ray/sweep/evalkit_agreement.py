@@ -149,6 +149,7 @@ def main(argv=None) -> int:
                         help=f"EvalKit task score counted as a pass (default {EVALKIT_PASS:g}: all four maze rules)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
+
     def body():
         store = Store(args.store)
         sweep = args.sweep
@@ -159,6 +160,7 @@ def main(argv=None) -> int:
             sweep = names[0]["sweep_id"]
         summary = summarise(agreement_rows(store, sweep), args.evalkit_pass)
         print(json.dumps(summary, indent=2) if args.json else markdown(summary, args.evalkit_pass))
+
     return run_reporting_errors(body)
 
 

@@ -14,12 +14,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="run directory (checkpoints, logs, export/); resumed if present")
     parser.add_argument("--max-steps", type=int, default=None, help="stop the flow stage after this many steps")
     args = parser.parse_args(argv)
+
     def body():
         from cos_ray.training.config import load_config
         from cos_ray.training.loop import train
 
         config = load_config(args.config)
         train(config, args.out, max_steps=args.max_steps)
+
     return run_reporting_errors(body)
 
 

@@ -179,9 +179,7 @@ def main(argv=None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     kind, source, out = argv
-    def body():
-        KINDS[kind](source, Path(out))
-    return run_reporting_errors(body)
+    return run_reporting_errors(lambda: KINDS[kind](source, Path(out)))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ where r.status = 'ok' and r.method in ('baseline', 'first_frame', 'ensemble') or
 
 
 def judged_runs(store_uri: str) -> list[dict]:
-    """Every ok baseline, first_frame and ensemble run of the store with `solved` (`solved.stored_run_solved`) and
-    its video's `frames` `# (frames, H, W, 3)` uint8 (baselines and members: the medoid control needs them)."""
+    """Every ok baseline, first_frame and ensemble run of the store with `solved` (`solved.stored_run_solved`);
+    baselines also carry their video's `frames` `# (frames, H, W, 3)` uint8 (the medoid control needs them)."""
     from cos_ray.media import read_video
     from cos_ray.training.figures_common import generated_samples, rows
     from cos_ray.training.solved import stored_run_solved
@@ -40,7 +40,7 @@ def judged_runs(store_uri: str) -> list[dict]:
     for run in runs:
         frames = read_video(Path(store_uri) / run["video"])  # (frames, H, W, 3)
         run["solved"] = stored_run_solved(run["score"], frames[-1], samples[run["task_id"]].meta)
-        if run["method"] != "first_frame":
+        if run["method"] == "baseline":
             run["frames"] = frames
     return runs
 
@@ -64,11 +64,11 @@ def _paired(differences) -> dict:
     return {"diff": mean, "ci": (low, high), "p": paired_p(mean, sd, n)}
 
 
-COMPARISONS = {  # name -> (the ensemble's answer, what it is paired with)
-    "members_vs_baseline": ("members", "baseline"),
-    "consensus_vs_baseline": ("consensus", "baseline"),
-    "consensus_vs_baseline_medoid": ("consensus", "baseline_medoid"),
-    "best_member_vs_best_of_3": ("best_member", "best_of_3"),
+COMPARISONS = {  # name -> (the ensemble's answer, what it is paired with, the figure's label)
+    "members_vs_baseline": ("members", "baseline", "members − baseline"),
+    "consensus_vs_baseline": ("consensus", "baseline", "consensus − baseline"),
+    "consensus_vs_baseline_medoid": ("consensus", "baseline_medoid", "consensus − baseline medoid"),
+    "best_member_vs_best_of_3": ("best_member", "best_of_3", "best member − best-of-3"),
 }
 
 
@@ -104,7 +104,7 @@ def ensemble_table(rows: list[dict], metric: str = "solved") -> list[dict]:
         column = {key: np.array([c[key] for c in cells]) for key in cells[0]}
         table.append({"merge": p["merge"], "steps": p["steps"], "layers": f"{p['layers'][0]}-{p['layers'][-1]}",
                       "units": len(cells), **{key: float(np.mean(v)) for key, v in column.items()},
-                      **{name: _paired(column[a] - column[b]) for name, (a, b) in COMPARISONS.items()}})
+                      **{name: _paired(column[a] - column[b]) for name, (a, b, _) in COMPARISONS.items()}})
     return table
 
 
@@ -135,18 +135,14 @@ def report(store_uri: str) -> dict:
 
 
 def plot_ensemble(store_uri: str, out: Path) -> dict:
-    """`report` and a figure: per setting, the paired differences (members − baseline, consensus − baseline, best
-    member − best-of-3) in solved rate with their 95% CIs."""
+    """`report` and a figure: per setting, the COMPARISONS' paired differences in solved rate with their 95% CIs."""
     from cos_ray.training.figures_common import pyplot, save
 
     answer = report(store_uri)
     table = answer["tables"]["solved"]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    comparisons = (("members_vs_baseline", "members − baseline"), ("consensus_vs_baseline", "consensus − baseline"),
-                   ("consensus_vs_baseline_medoid", "consensus − baseline medoid"),
-                   ("best_member_vs_best_of_3", "best member − best-of-3"))
-    for k, (key, label) in enumerate(comparisons):
+    for k, (key, (_, _, label)) in enumerate(COMPARISONS.items()):
         x = np.arange(len(table)) + (k - 1.5) * 0.2
         diffs = [row[key]["diff"] for row in table]
         errors = np.array([[d - (row[key]["ci"][0] if row[key]["ci"][0] is not None else d),

@@ -140,6 +140,7 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="model,first_frame,vae_round_trip")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+
     def body():
         import torch
 
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
         (out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary["methods"], indent=2))
+
     return run_reporting_errors(body)
 
 

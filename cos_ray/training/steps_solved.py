@@ -8,7 +8,6 @@ The steps table stores x̂0's task score per step; the route check needs pixels.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -73,8 +72,3 @@ def lock_in_and_flips(table: np.ndarray) -> dict:
             "flips": {"mean": float(flips.mean()), "runs_that_flip": float((flips > 0).mean()),
                       "flipped_and_solved": float(((flips > 0) & table[:, -1]).mean())}}
 
-
-def main(store_uri: str) -> int:
-    print(f"-- per-step x̂0 scores and filmstrips\n{STEPS_SQL};")
-    print(json.dumps(per_step_solved(store_uri), indent=1))
-    return 0
