@@ -1,7 +1,10 @@
-"""The sweep's live progress: done / failed / running units and an ETA.
+"""The sweep's live progress: done / failed / running units and an ETA weighed by model work.
 
-On a terminal, a rich progress bar; elsewhere (a Ray Job's logs, a pipe, CI) one line per finished unit, so that
-`cos-ray logs -f` shows the same progress.
+Units differ in cost by orders of magnitude (a `first_frame` baseline needs no model; a 3-member ensemble of 50 steps
+needs 150 member-steps), so the bar and the ETA count *work* - steps × members of each unit, 0 for a trivial one -
+and the ETA starts only once model work has ended (the free units say nothing of the rate). Units are named by task
+and method, not by their hex ids. On a terminal, a rich progress bar; elsewhere (a Ray Job's logs, a pipe, CI) one
+line per finished unit, so that `cos-ray logs -f` shows the same progress.
 """
 
 from __future__ import annotations
@@ -10,17 +13,33 @@ import sys
 import time
 
 
-class SweepProgress:
-    """Counts units as they start and end; `start()`/`finish()` bracket the live display."""
+def unit_work(unit) -> int:
+    """Model work of a unit: denoising steps × members (0 for a trivial baseline, made without the model)."""
+    if not unit.runs_model:
+        return 0
+    return int(unit.settings.steps) * len(unit.seeds)
 
-    def __init__(self, total: int, skipped: int = 0, enabled: bool = True, stream=None):
+
+def unit_label(unit) -> str:
+    """`task · method` (e.g. `maze-3-0 · ensemble`), the unit id only when neither is known."""
+    task = getattr(unit.task, "task_id", None)
+    parts = [part for part in (task, unit.method) if part]
+    return " · ".join(parts) if parts else str(unit.unit_id)
+
+
+class SweepProgress:
+    """Counts units (and their work) as they start and end; `start()`/`finish()` bracket the live display."""
+
+    def __init__(self, units, skipped: int = 0, enabled: bool = True, stream=None):
         from rich.console import Console
 
-        self.total, self.skipped = total, skipped
+        self.total, self.skipped = len(units), skipped
+        self.work_total = sum(unit_work(unit) for unit in units)
+        self.work_done = 0
         self.done = self.failed = self.running = 0
         self.console = Console(file=stream or sys.stderr, soft_wrap=True)
         self.enabled = enabled
-        self.started = time.monotonic()
+        self._model_started = None  # when the first model unit started: the ETA's clock
         self._bar = None
 
     def start(self) -> None:
@@ -29,39 +48,44 @@ class SweepProgress:
         if self.skipped:
             self.console.print(f"{self.skipped} unit(s) already in the store: skipped")
         if self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("[bold]units"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                  TextColumn("{task.fields[counts]}"), TimeRemainingColumn(), console=self.console)
-            self._task = self._bar.add_task("units", total=self.total, counts=self.counts())
+            self._task = self._bar.add_task("sweep", total=max(self.work_total, 1), counts=self.counts())
             self._bar.start()
 
     def counts(self) -> str:
-        return f"done {self.done} · failed {self.failed} · running {self.running}"
+        return (f"units {self.done + self.failed}/{self.total} · failed {self.failed} · running {self.running} · "
+                f"steps {self.work_done}/{self.work_total}")
 
     def eta_s(self) -> float | None:
-        """Seconds left at the rate of the units ended so far (None before the first)."""
-        ended = self.done + self.failed
-        if not ended:
+        """Seconds left at the rate of the model work ended so far (None before the first model unit ends)."""
+        if not self.work_done or self._model_started is None:
             return None
-        return (time.monotonic() - self.started) / ended * (self.total - ended)
+        elapsed = time.monotonic() - self._model_started
+        return elapsed / self.work_done * (self.work_total - self.work_done)
 
-    def unit_started(self) -> None:
+    def unit_started(self, unit) -> None:
         self.running += 1
+        if unit_work(unit) and self._model_started is None:
+            self._model_started = time.monotonic()
         self._refresh()
 
-    def unit_ended(self, unit_id: str, ok: bool, seconds: float, error: str | None = None) -> None:
+    def unit_ended(self, unit, ok: bool, seconds: float, error: str | None = None) -> None:
         self.running -= 1
         self.done += ok
         self.failed += not ok
+        self.work_done += unit_work(unit)
+        label = unit_label(unit)
         if self._bar is not None:
             if not ok:
-                self._bar.console.print(f"[red]unit {unit_id} failed[/red]: {error}")
-            self._bar.update(self._task, completed=self.done + self.failed, counts=self.counts())
+                self._bar.console.print(f"[red]{label} failed[/red]: {error}", highlight=False)
+            self._bar.update(self._task, completed=self.work_done, description=label, counts=self.counts())
         elif self.enabled:
             eta = self.eta_s()
             state = "ok" if ok else f"failed: {error}"
-            self.console.print(f"[{self.done + self.failed}/{self.total}] unit {unit_id} {state} ({seconds:.1f} s); "
+            self.console.print(f"[{self.done + self.failed}/{self.total}] {label} {state} ({seconds:.1f} s); "
                                f"{self.counts()}; eta {'?' if eta is None else f'{eta:.0f} s'}",
                                highlight=False, markup=False)
 

@@ -134,13 +134,13 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
     from cos_ray.sweep.progress import SweepProgress
 
     shared = sweep_provenance(spec)
-    progress = SweepProgress(len(todo), report.skipped, enabled=show)
+    progress = SweepProgress(todo, report.skipped, enabled=show)
 
     def record(outcome) -> None:
         ok, error = _record(store, outcome, report.sweep_id, shared)
         report.done += ok
         report.failed += not ok
-        progress.unit_ended(outcome.unit.unit_id, ok, outcome.seconds, error)
+        progress.unit_ended(outcome.unit, ok, outcome.seconds, error)
 
     model_units = [unit for unit in todo if unit.runs_model]
     progress.start()
@@ -148,7 +148,7 @@ def run_units(spec, store, todo, report: SweepReport, retries: int = 2, timeouts
         for unit in todo:
             if not unit.runs_model:
                 _stop_if_requested()
-                progress.unit_started()
+                progress.unit_started(unit)
                 record(_run_trivial(unit))
         if model_units:
             _run_on_groups(spec, model_units, retries, timeouts, progress, record, fork=fork)
@@ -181,8 +181,8 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
             while queue and len(pending) < groups:  # submit as groups free up, so `running` counts real work
                 group = queue.pop(0)
                 pending[pool.submit(run_forked, coordinator, group, retries, ended_units.put)] = group
-                for _ in group.units:
-                    progress.unit_started()
+                for unit in group.units:
+                    progress.unit_started(unit)
             ended, _ = wait(pending, timeout=WAKE_S, return_when=FIRST_COMPLETED)
             _stop_if_requested()
             for future in ended:
