@@ -105,3 +105,38 @@ def test_configs_import_without_torch_or_diffusers():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_a_second_run_into_one_out_is_refused_and_changes_nothing(task_dir, tmp_path):
+    out = tmp_path / "out"
+    first = cos_ray("generate", task_dir, "--seed", "3", "--steps", "2", "--frames", "5", "--out", out)
+    assert first.returncode == 0, first.stderr
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    second = cos_ray("generate", task_dir, "--ensemble", "2", "--steps", "2", "--frames", "5", "--out", out)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert "is not empty" in second.stderr and "--overwrite" in second.stderr
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
+
+
+def test_overwrite_leaves_only_the_second_runs_files(task_dir, tmp_path):
+    out = tmp_path / "out"
+    assert cos_ray("generate", task_dir, "--seed", "3", "--steps", "2", "--frames", "5", "--x0-every", "1",
+                   "--out", out).returncode == 0
+    assert (out / "video.mp4").is_file() and (out / "filmstrip.png").is_file()
+    second = cos_ray("generate", task_dir, "--ensemble", "2", "--steps", "2", "--frames", "5", "--out", out,
+                     "--overwrite")
+    assert second.returncode == 0, second.stderr
+    files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
+    assert files == ["member-0/steps.json", "member-0/video.mp4", "member-1/steps.json", "member-1/video.mp4",
+                     "settings.json"]
+    assert json.loads((out / "settings.json").read_text())["seeds"] == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_out_that_is_a_file_is_refused_before_the_model_loads(task_dir, tmp_path):
+    out = tmp_path / "out"
+    out.write_text("keep me")
+    result = cos_ray("generate", task_dir, "--out", out, timeout=60)
+    assert result.returncode == 2 and "is a file" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_text() == "keep me"

@@ -3,18 +3,23 @@ or spread over Ray workers."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from cos_ray.cli.errors import reports_errors
+from cos_ray.model.source import PRESET_FAMILIES
+from cos_ray.staging import check_target, staged_folder
 
 
 @click.command()
 @click.argument("task_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--image", type=click.Path(path_type=Path), help="First frame (instead of TASK_DIR).")
 @click.option("--prompt", help="Prompt (with --image).")
-@click.option("--model", "model_name", default="tiny", show_default=True, help="'tiny', 'tiny-ti2v' or a local directory.")
+@click.option("--model", "model_name", default="tiny", show_default=True,
+              help=f"A preset ({', '.join(PRESET_FAMILIES)}: tiny-reasoner is trained on mazes, the others have random "
+                   "weights) or a local checkpoint directory in any layout (docs/models.md).")
 @click.option("--seed", default=1, show_default=True, type=int, help="As VBVR's evaluation: 1.")
 @click.option("--steps", type=int, help="Denoising steps (default: the model's).")
 @click.option("--frames", type=int, help="Frame count, 4k+1.")
@@ -40,11 +45,14 @@ from cos_ray.cli.errors import reports_errors
 @click.option("--expert-high", type=click.Path(path_type=Path),
               help="ComfyUI-style single-file high-noise expert; --model is then the base directory (T5, VAE).")
 @click.option("--expert-low", type=click.Path(path_type=Path), help="ComfyUI-style single-file low-noise expert.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out/generate"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Folder of this run: must be absent or empty (--overwrite replaces it whole). Default: a new folder "
+                   "per run, out/generate/TASK-seedS-TIME.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out whole (once the new run is written).")
 @reports_errors
 def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler,
              ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, lora_high, lora_low,
-             lora_single, lora_scale, fuse_lora, expert_high, expert_low, out):
+             lora_single, lora_scale, fuse_lora, expert_high, expert_low, out, overwrite):
     """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
     from cos_ray.engine.records import X0Config
     from cos_ray.errors import UsageError
@@ -66,6 +74,9 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
     if lora:
         lora.update(scale=lora_scale, fuse=fuse_lora)
     task = read_task_folder(task_dir) if task_dir is not None else task_from_image(image, prompt)
+    if out is None:
+        out = Path("out/generate") / f"{task.task_id}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_target(out, overwrite)  # before any model time; checked again when the run is swapped in
     settings = default_settings(model_family(model_name)).replace(
         steps=steps, frames=frames, height=height, width=width, guidance=guidance,
         guidance_2=guidance, shift=shift, scheduler=scheduler,
@@ -79,7 +90,9 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
     if workers is not None:
         from cos_ray.cluster.videos_on_ray import generate_on_ray
 
-        videos = generate_on_ray(model_name, task, settings, seed, out, workers=workers, ensemble=ensemble, x0=x0)
+        with staged_folder(out, overwrite) as staging:
+            videos = generate_on_ray(model_name, task, settings, seed, staging, workers=workers, ensemble=ensemble,
+                                     x0=x0)
     else:
         from cos_ray.videos import generate as run
         from cos_ray.model.loader import load_pipeline
@@ -90,5 +103,6 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
             click.echo(f"lora {expert}: {record['file']} ({record['convention']} convention, "
                        f"{record['layers_injected']} layers injected, scale {record['scale']:g}"
                        + (", fused" if record["fused"] else "") + ")", err=True)
-        videos = run(model, task, settings, seed, out, ensemble=ensemble, x0=x0)
+        with staged_folder(out, overwrite) as staging:
+            videos = run(model, task, settings, seed, staging, ensemble=ensemble, x0=x0)
     click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
