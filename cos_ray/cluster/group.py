@@ -35,7 +35,9 @@ class WorkerGroup:
     def __init__(self, size: int, model: str | None, *, device: str | None = None, lora: dict | None = None,
                  offload: bool = False, experts: dict | None = None, cpus_per_worker: float = 0.5,
                  gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
-                 name: str = "group"):
+                 name: str = "group", stop=None, on_slow=None):
+        """`stop` (a `threading.Event`): give up waiting for the placement once set (the owner shut down);
+        `on_slow()`: called once if the placement is not ready within `waits.NOTICE_S` (the cluster lacks resources)."""
         import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -49,8 +51,9 @@ class WorkerGroup:
         bundle = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
         self.placement = placement_group([dict(bundle) for _ in range(size)], strategy="PACK", name=name)
         try:
-            waits.get(self.placement.ready(), timeouts.start,
-                      f"{name}: placing {size} worker(s) of {bundle} (not enough free resources?)")
+            waits.placed(self.placement.ready(), timeouts.start,
+                         f"{name}: placing {size} worker(s) of {bundle} (not enough free resources?)",
+                         stop=stop, on_slow=on_slow)
             actor = ray.remote(SeedWorker)
             self.workers = [
                 actor.options(

@@ -38,3 +38,31 @@ def get(refs, timeout: float, what: str):
         return ray.get(refs, timeout=timeout)
     except GetTimeoutError as err:
         raise WaitTimeout(f"{what}: no answer within {timeout:g} s; {CHECK}") from err
+
+
+NOTICE_S = 5.0  # a placement not ready after this long is reported (`on_slow`) while the wait goes on
+
+
+def placed(ready_ref, timeout: float, what: str, *, stop=None, on_slow=None, notice_after: float = NOTICE_S) -> None:
+    """Wait for a placement group's `ready()` ref like `get`, but give up early when `stop` (a `threading.Event`) is
+    set - its owner shut down - and call `on_slow()` once if it is not ready within `notice_after` s, so that a
+    placement the cluster cannot give is said at once instead of after the whole timeout."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + timeout
+    notice_at = time.monotonic() + notice_after
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(f"{what}: no answer within {timeout:g} s; {CHECK}")
+        ready, _ = ray.wait([ready_ref], timeout=min(remaining, 0.5))
+        if ready:
+            get(ready_ref, max(remaining, 1.0), what)
+            return
+        if stop is not None and stop.is_set():
+            raise WaitTimeout(f"{what}: given up, its owner shut down")
+        if on_slow is not None and time.monotonic() >= notice_at:
+            on_slow()
+            on_slow = None
