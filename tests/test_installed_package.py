@@ -1,7 +1,7 @@
 """`pip install .` (not editable, from a clean copy of the tracked files) gives a working `cos-ray dashboard`: the
 Streamlit app and its views ship inside the package, so an installed cos-ray serves its page from site-packages.
 
-The venv sees the machine's packages (`--system-site-packages`) so that only cos-ray itself is installed in it; the
+The venv sees this environment's packages (`see_this_environment`) so that only cos-ray itself is installed in it; the
 test checks that the imported cos_ray is the venv's copy, not this checkout.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,23 @@ def clean_copy(target: Path) -> Path:
     return target
 
 
+def see_this_environment(python: Path) -> None:
+    """Let the new venv import this interpreter's packages too: `--system-site-packages` shows the *base*
+    interpreter's, which inside a virtualenv (as a newcomer runs the suite) lack cos-ray's dependencies. A .pth file
+    lists this environment's site-packages after the venv's own; its own .pth files (this checkout's editable
+    install) are not processed, so cos_ray still comes from the venv's install."""
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    ours = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(own) / "zz_outer_environment.pth").write_text("".join(f"{path}\n" for path in ours))
+
+
 def test_pip_install_dot_serves_the_dashboard(tmp_path):
     source = clean_copy(tmp_path / "clone")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    see_this_environment(python)
     wheels = tmp_path / "wheels"  # built by this interpreter (its setuptools and wheel), installed into the venv
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
                     str(wheels), str(source)], check=True, timeout=300, cwd=tmp_path)

@@ -29,6 +29,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     options = dict(log_to_driver=False, configure_logging=False)
     if address == "local":
+        # Ray turns token auth on for a new local cluster and says so on every run; asking for it explicitly keeps
+        # it on (a token is made if none exists) without the notice.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
     else:
         ray.init(address=address, **options)

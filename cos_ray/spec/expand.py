@@ -83,7 +83,7 @@ def iter_units(spec: Spec, model_identity: dict | None = None):
                 shown = method.params() if source is None else {**method.params(), "source_task": source.task_id}
                 applied = probes.resolved(point.num_layers, steps, method.perturbs) if probes is not None else {}
                 configs = engine_configs(method, x0, applied, source)  # resolved once, for every seed
-                for seed in point.spec.seed_list:
+                for seed in method.start_seeds(point.spec.seed_list):
                     seeds = tuple(method.member_seeds(seed))
                     layout = even_layout(len(seeds), workers)
                     ident = identity_of(identity, settings, task, method.name, params, seeds, layout,

@@ -41,6 +41,10 @@ class MethodSpec:
     def member_seeds(self, seed: int) -> list[int]:
         return [seed]
 
+    def start_seeds(self, seeds):
+        """The sweep's seeds this method starts a unit at (all of them unless the method narrows them)."""
+        return seeds
+
     def config(self, path: str):
         """The engine's intervention config (None: no intervention)."""
         return None
@@ -139,9 +143,27 @@ class EnsembleSpec(MethodSpec, SpecNode):
     layers: str | int | list[int] = EnsembleConfig.layers
     steps: str | int | list[int] = EnsembleConfig.steps
     merge: Literal["stream", "update"] = EnsembleConfig.merge
+    # seeds an ensemble starts at, e.g. [0] with the sweep's seeds "0-2": one ensemble whose members all have a
+    # baseline (best-of-N then compares like with like); null: every seed of the sweep. Not in the unit's id.
+    starts: str | list[int] | None = None
 
     def check(self):
-        return config_problems(lambda: self.config(""))
+        if self.starts is not None:
+            from cos_ray.spec.sweep import parse_seeds
+
+            try:
+                parse_seeds(self.starts)
+            except (ValueError, TypeError) as err:
+                yield "starts", str(err)
+                return
+        yield from config_problems(lambda: self.config(""))
+
+    def start_seeds(self, seeds):
+        if self.starts is None:
+            return seeds
+        from cos_ray.spec.sweep import parse_seeds
+
+        return parse_seeds(self.starts)
 
     def params(self) -> dict:
         return self.config("").params()

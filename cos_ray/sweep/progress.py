@@ -21,10 +21,16 @@ def unit_work(unit) -> int:
 
 
 def unit_label(unit) -> str:
-    """`task · method` (e.g. `maze-3-0 · ensemble`), the unit id only when neither is known."""
+    """`task · method · seeds` (e.g. `In-Domain_50/maze/00000 · ensemble · seeds 0-2`)."""
     task = getattr(unit.task, "task_id", None)
-    parts = [part for part in (task, unit.method) if part]
-    return " · ".join(parts) if parts else str(unit.unit_id)
+    seeds = unit.seeds
+    if len(seeds) == 1:
+        shown = f"seed {seeds[0]}"
+    elif list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        shown = f"seeds {seeds[0]}-{seeds[-1]}"
+    else:
+        shown = "seeds " + ",".join(map(str, seeds))
+    return " · ".join(part for part in (task, unit.method, shown) if part)
 
 
 class SweepProgress:
@@ -88,6 +94,11 @@ class SweepProgress:
             self.console.print(f"[{self.done + self.failed}/{self.total}] {label} {state} ({seconds:.1f} s); "
                                f"{self.counts()}; eta {'?' if eta is None else f'{eta:.0f} s'}",
                                highlight=False, markup=False)
+
+    def note(self, text: str) -> None:
+        """A line between units (e.g. while worker groups load their models: minutes on real checkpoints)."""
+        if self.enabled:
+            self.console.print(text, highlight=False, markup=False)
 
     def _refresh(self) -> None:
         if self._bar is not None:
