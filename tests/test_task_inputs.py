@@ -44,7 +44,8 @@ BROKEN = {
               "first_frame.png is too large to decode"),
     "00009": (lambda d: (d / "first_frame.png").write_bytes(_png_header_only(5000, 5000)),
               "first_frame.png is 5000x5000: more than 16,777,216 pixels"),
-    "00007": (lambda d: (d / "prompt.txt").write_text("x" * 70_000), "more than the 65,536 a prompt may have"),
+    "00007": (lambda d: (d / "prompt.txt").write_text("x" * 70_000),
+              "70,000 bytes exceeds the limit of 65,536 bytes for a prompt"),
     "00008": (lambda d: Image.new("RGB", (8, 8)).save(d / "first_frame.png"), "each side must be at least 16"),
 }
 

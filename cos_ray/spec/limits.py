@@ -11,26 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cos_ray.bounded_read import ReadLimits
+
 MAX_SEED = 2**63 - 1  # seeds are int64 in the store and in torch.Generator.manual_seed
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Upper bounds on a spec; the defaults leave every real spec far below them."""
+class Limits(ReadLimits):
+    """Upper bounds on a spec; the defaults leave every real spec far below them.
 
-    max_bytes: int = 1 << 20  # the spec file (1 MiB)
-    max_string: int = 4096  # characters of any one string (a path is at most 4096 bytes on Linux)
-    max_depth: int = 32  # nesting of mappings and lists
-    max_aliases: int = 16  # YAML aliases (*name) in the whole file
-    max_nodes: int = 50_000  # YAML values in the file, aliases expanded (a real spec has a few hundred)
+    The file's own (`ReadLimits`: 1 MiB, strings of 4,096 characters, nesting 32, 16 aliases, 50,000 values - a real
+    spec has a few hundred) are checked while it is read (`cos_ray.bounded_read`); these while it is expanded."""
+
     max_points: int = 10_000  # grid points (each is validated and expanded on its own)
     max_runs: int = 1_000_000  # runs of the whole sweep (`--max-runs`)
     max_members: int = 1024  # runs merged in one unit (an ensemble's size)
-
-    def __post_init__(self):
-        for name, value in vars(self).items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Limits.{name}: expected an integer >= 1, got {value!r}")
 
 
 DEFAULT = Limits()

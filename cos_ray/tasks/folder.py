@@ -7,10 +7,10 @@ family's scorer). Those files are optional here and recorded when present; `requ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cos_ray.bounded_read import FileRefused, ReadLimits, read_json
 from cos_ray.errors import InputError, UsageError
 
 FIRST_FRAME = "first_frame.png"
@@ -20,6 +20,7 @@ GROUND_TRUTH = "ground_truth.mp4"
 FOREGROUND_MASK = "foreground_mask.png"
 META = "task.json"
 SPLITS = ("In-Domain_50", "Out-of-Domain_50")  # VBVR-Bench's split folders, the only ones VBVR-EvalKit walks
+META_LIMITS = ReadLimits(max_bytes=4 << 20, max_nodes=1_000_000)  # a generated maze's task.json: about 1 KB, depth 3
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,18 @@ class TaskInput:
         """task.json of a generated sample ({} when the sample has none)."""
         if self.meta_path is None:
             return {}
-        return _read_meta(self.meta_path, self.task_id)
+        return read_meta(self.meta_path, self.task_id)
 
 
-def _read_meta(path: Path, sample) -> dict:
+def read_meta(path: Path, sample) -> dict:
+    """A sample's task.json, read bounded (`cos_ray.bounded_read`: a regular file, 4 MiB, nesting 32); InputError
+    naming the sample and what is wrong with the file."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise UsageError(f"task {sample}: {META} is not readable JSON ({err})") from None
+        meta = read_json(path, META_LIMITS, META)
+    except FileRefused as err:
+        raise InputError(f"task {sample}: {META} {err.reason}") from None
     if not isinstance(meta, dict):
-        raise UsageError(f"task {sample}: {META} must hold a JSON object, got {type(meta).__name__}")
+        raise InputError(f"task {sample}: {META} must hold a JSON object, got {type(meta).__name__}")
     return meta
 
 
@@ -69,7 +72,8 @@ def read_task_folder(folder: str | Path, task_id: str | None = None, require: tu
         raise InputError(f"task {folder}: not a folder (expected one holding {FIRST_FRAME} and {PROMPT})")
     for name in (FIRST_FRAME, PROMPT, *require):
         if not (folder / name).is_file():
-            raise InputError(f"task {folder}: missing {name}")
+            there = (folder / name).is_symlink() or (folder / name).exists()
+            raise InputError(f"task {folder}: {name} is not a regular file" if there else f"task {folder}: missing {name}")
     prompt = read_prompt(folder / PROMPT, str(folder))  # InputError: too long, not UTF-8, empty
 
     def optional(name: str) -> Path | None:
@@ -78,7 +82,7 @@ def read_task_folder(folder: str | Path, task_id: str | None = None, require: tu
     split = folder.parent.parent.name if folder.parent.parent.name in SPLITS else None
     task = folder.parent.name if split is not None else None
     meta_path = optional(META)
-    family = _read_meta(meta_path, folder).get("family") if meta_path is not None else None
+    family = read_meta(meta_path, folder).get("family") if meta_path is not None else None
     if family is None:  # a VBVR task folder: its built-in scorer by official task id (None: EvalKit scores it)
         from cos_ray.tasks.vbvr_ids import scorer_family
 

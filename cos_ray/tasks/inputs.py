@@ -14,7 +14,6 @@ a truncated file breaks that.
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -27,14 +26,12 @@ MAX_PROMPT_BYTES = 64 * 1024  # Wan's text encoder reads 512 tokens; a prompt fi
 
 def read_prompt(path: Path, sample: str, max_bytes: int = MAX_PROMPT_BYTES) -> str:
     """The stripped prompt; InputError when it is too long, not UTF-8 (with the byte's offset) or empty."""
+    from cos_ray.bounded_read import FileRefused, read_bytes
+
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"task {sample}: {path.name} is {size:,} bytes, more than the {max_bytes:,} a prompt "
-                             f"may have")
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError(f"task {sample}: {path.name} cannot be read ({err.strerror or err})") from None
+        data = read_bytes(path, max_bytes, "prompt")  # a regular file only: a FIFO or /dev/zero is refused unread
+    except FileRefused as err:
+        raise InputError(f"task {sample}: {path.name} {err.reason}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -120,9 +117,10 @@ def check_sample(task) -> list[InputError]:
         except InputError as err:
             problems.append(err)
     if task.meta_path is not None:
+        from cos_ray.tasks.folder import read_meta
+
         try:
-            json.loads(task.meta_path.read_bytes().decode("utf-8"))
-        except (OSError, ValueError) as err:
-            problems.append(InputError(f"task {sample}: {task.meta_path.name} is not readable JSON "
-                                       f"({str(err)[:120]})"))
+            read_meta(task.meta_path, sample)  # bounded: size, nesting, a regular file
+        except InputError as err:
+            problems.append(err)
     return problems
