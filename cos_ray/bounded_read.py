@@ -67,21 +67,21 @@ def read_bytes(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
     with os.fdopen(descriptor, "rb", closefd=True) as handle:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(path, f"is {_kind(info.st_mode)}, not a regular file (expected a {what})")
+            raise FileRefused(path, f"is {_kind(info.st_mode)}, not a regular file (expected {_a(what)})")
         if info.st_size > max_bytes:
-            raise FileRefused(path, f"{info.st_size:,} bytes exceeds the limit of {max_bytes:,} bytes for a {what}")
+            raise FileRefused(path, f"{info.st_size:,} bytes exceeds the limit of {max_bytes:,} bytes for {_a(what)}")
         try:
             data = handle.read(max_bytes + 1)  # a file growing while read is cut here too
         except OSError as err:
             raise FileRefused(path, f"cannot read it ({err.strerror or err})") from None
     if len(data) > max_bytes:
-        raise FileRefused(path, f"more than {max_bytes:,} bytes: the limit for a {what}")
+        raise FileRefused(path, f"more than {max_bytes:,} bytes: the limit for {_a(what)}")
     return data
 
 
 def _cannot_open(err: OSError, what: str) -> str:
     if err.errno == errno.ENOENT:
-        return f"cannot read it: no such file (expected a {what})"
+        return f"cannot read it: no such file (expected {_a(what)})"
     if err.errno == errno.ELOOP:
         return "cannot read it: a symbolic link loop (too many levels of symbolic links)"
     return f"cannot read it ({err.strerror or err})"
@@ -96,11 +96,15 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def decode_text(data: bytes, path, what: str = "file") -> str:
     """UTF-8 text without NUL bytes (a leading BOM dropped); FileRefused naming the offending byte and its place."""
     nul = data.find(b"\0")
     if nul >= 0:
-        raise FileRefused(path, f"a NUL byte at offset {nul} ({line_col(data, nul)}): a {what} is a text file, "
+        raise FileRefused(path, f"a NUL byte at offset {nul} ({line_col(data, nul)}): {_a(what)} is a text file, "
                                 "this looks binary")
     try:
         text = data.decode("utf-8")
@@ -142,6 +146,8 @@ def check_json_shape(text: str, limits: ReadLimits, source) -> None:
 
 def load_json(text: str, limits: ReadLimits = DEFAULT, source="<text>"):
     """The JSON document in `text`, its nesting checked first; FileRefused when refused or not valid JSON."""
+    if not text.strip():
+        raise FileRefused(source, "is empty (expected a JSON document)")
     check_json_shape(text, limits, source)
     try:
         return json.loads(text)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
 
+from cos_ray.bounded_read import ReadLimits
 from cos_ray.errors import UsageError
 from cos_ray.tasks.folder import SPLITS
 
@@ -35,6 +36,7 @@ INSTALL = ("VBVR-EvalKit (Python package `vbvr_bench`) is not installed. It is n
 WEIGHTED_DIMENSIONS = ("first_frame_consistency", "final_frame_accuracy", "temporal_smoothness", "visual_quality",
                        "task_specific")
 LOGICAL_SPLIT = {"In-Domain_50": "In_Domain", "Out-of-Domain_50": "Out_of_Domain"}  # EvalKit's names in results
+RESULTS_LIMITS = ReadLimits(max_bytes=64 << 20, max_nodes=2_000_000)  # ~400 bytes a video: ~150,000 videos
 
 
 @dataclass
@@ -65,13 +67,13 @@ def evalkit_version() -> str | None:
 
 def read_results(path: str | Path) -> list[dict]:
     """The samples of an EvalKit results JSON (`samples[]` or `detailed[]`), each checked; UsageError names what."""
+    from cos_ray.bounded_read import FileRefused, read_json
+
     path = Path(path).expanduser()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise UsageError(f"--evalkit-results {path}: cannot read it ({err.strerror})") from None
-    except ValueError as err:
-        raise UsageError(f"--evalkit-results {path}: not JSON ({err})") from None
+        data = read_json(path, RESULTS_LIMITS, "EvalKit results JSON")  # regular file, 64 MiB, nesting 32
+    except FileRefused as err:
+        raise UsageError(f"--evalkit-results {path}: {err.reason}") from None
     samples = data.get("samples", data.get("detailed")) if isinstance(data, dict) else None
     if not isinstance(samples, list):
         raise UsageError(f"--evalkit-results {path}: expected EvalKit's results JSON, an object with a `samples` "

@@ -183,13 +183,10 @@ def config_from_dict(values: dict, where: str = "config") -> TrainConfig:
 
 def load_config(path: str | Path) -> TrainConfig:
     """The config in a YAML file; a missing or malformed file is a UsageError naming it."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such training config (expected a YAML file, e.g. training/configs/tiny-reasoner.yaml)")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UsageError(f"{path}: not valid YAML ({err})") from err
+    from cos_ray.bounded_read import read_yaml
+
+    values = read_yaml(path, what="training config")  # bounded (a regular file, 1 MiB, nesting 32): exit 2 if not
     return config_from_dict(values if values is not None else {}, str(path))
