@@ -78,17 +78,21 @@ def run_sweep(spec_path: str, out: str | None = None, *, retries: int = 2, timeo
     todo = [unit for unit in units if unit.unit_id not in finished]
     report = SweepReport(sweep_id(spec, units), store.uri, len(units), len(finished))
     sweep = _SweepRecord(store, spec, units, report)
-    sweep.write("running")
-    try:
-        if todo:
-            run_units(spec, store, todo, report, retries, timeouts, progress, fork=fork)
-    except KeyboardInterrupt:
-        sweep.write("interrupted", finished=True)
-        raise
-    status = "failed" if report.failed else "done"
-    if compact and not report.failed:
-        _compact_quietly(store)
-    sweep.write(status, finished=True)
+    from cos_ray.store.disk_full import ending_on_full_disk
+
+    # a file as the store is refused first; a full disk is one line (DiskFull), the row ending "interrupted"
+    with ending_on_full_disk(store, lambda: sweep.write("interrupted", finished=True)):
+        sweep.write("running")
+        try:
+            if todo:
+                run_units(spec, store, todo, report, retries, timeouts, progress, fork=fork)
+        except KeyboardInterrupt:
+            sweep.write("interrupted", finished=True)
+            raise
+        status = "failed" if report.failed else "done"
+        if compact and not report.failed:
+            _compact_quietly(store)
+        sweep.write(status, finished=True)
     return report
 
 
@@ -169,9 +173,11 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
     connect()
     model = spec.model
     groups = min(len(units), model.groups or fit_groups(model.workers, model.gpus_per_worker))
+    progress.note(f"starting {groups} worker group(s) of {model.workers} worker(s), each loading {model.name}")
     coordinator = Coordinator(model.name, (1,) * model.workers, groups=groups, lora=model.lora, offload=model.offload,
                               experts=model.experts_files(),
-                              gpus_per_worker=model.gpus_per_worker, timeouts=timeouts)
+                              gpus_per_worker=model.gpus_per_worker, timeouts=timeouts,
+                              on_notice=lambda text: progress.console.print(text, markup=False, highlight=False))
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
     try:
         pending = {}
