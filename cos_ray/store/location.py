@@ -30,7 +30,12 @@ class Store:
         if self.scheme:
             self.fs, self.root = pafs.FileSystem.from_uri(uri)
         else:
-            self.fs, self.root = pafs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+            try:
+                self.fs, self.root = pafs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+            except (RuntimeError, OSError) as err:  # a symbolic link loop: RuntimeError before Python 3.13
+                from cos_ray.errors import UsageError
+
+                raise UsageError(f"store {uri}: not a usable path ({err})") from None
         if storage_options is None and os.environ.get("COS_RAY_STORAGE_OPTIONS"):
             storage_options = json.loads(os.environ["COS_RAY_STORAGE_OPTIONS"])
         self.storage_options = storage_options or None
