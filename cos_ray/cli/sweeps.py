@@ -43,10 +43,15 @@ def submit(spec_path, out, address, no_wait, dry_run, retries, no_progress, loca
     from cos_ray.cli.specs import limits_for
 
     limits = limits_for(max_runs)
+    address = None if local else (address or os.environ.get("RAY_ADDRESS"))
+    if out and not address:  # a file as --out is refused before the spec is read (the spec's own `out`: run_sweep)
+        from cos_ray.store.disk_full import check_store_target
+        from cos_ray.store.location import Store
+
+        check_store_target(Store(out))
     from cos_ray.spec.plan import refuse_unfit
 
     refuse_unfit(spec_path, limits)  # a layout that cannot fit its GPUs is refused before anything is submitted
-    address = None if local else (address or os.environ.get("RAY_ADDRESS"))
     if address:
         from cos_ray.jobs.submit import submit_and_follow
 
@@ -87,9 +92,14 @@ def verify(sweep, out, sample, unit_ids, spec_path, seed):
     """
     from cos_ray.store.location import Store
     from cos_ray.cluster.connect import connect
-    from cos_ray.sweep.verify import verify_sweep
+    from cos_ray.sweep.verify import find_sweep, verify_sweep
 
     store = Store(out)
+    find_sweep(store, sweep)  # input first: no Ray for a store or sweep that is not there, or a spec that cannot be read
+    if spec_path:
+        from cos_ray.spec.safe_yaml import read_spec_data
+
+        read_spec_data(spec_path)
     connect()
     units, differences = verify_sweep(store, sweep, sample=sample, unit_ids=unit_ids, spec_path=spec_path, seed=seed)
     for difference in differences:
