@@ -62,3 +62,32 @@ def filmstrip_grid(filmstrip):
     """`# (steps, frames, h, w, 3) -> (steps * h, frames * w, 3)`: rows are steps, columns are frames."""
     steps, frames, height, width, channels = filmstrip.shape
     return filmstrip.transpose(0, 2, 1, 3, 4).reshape(steps * height, frames * width, channels)
+
+
+def shown_frames(total: int, count: int):
+    """The frame indices a filmstrip of `count` columns shows of a `total`-frame video: evenly spaced, first and last
+    included (what `cos_ray.engine.records.decode_filmstrip` decodes)."""
+    import numpy as np
+
+    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
+
+
+def labelled_filmstrip(filmstrip, steps: list[int], frames: list[int]):
+    """`# (steps, frames, h, w, 3) -> (top + steps * h, left + frames * w, 3)`: the grid of `filmstrip_grid` with a
+    white margin naming each row's denoising step (left) and each column's video frame (top), for people; readers of
+    the tiles use the unlabelled grid the store keeps."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    grid = filmstrip_grid(filmstrip)
+    rows, columns, height, width = filmstrip.shape[:4]
+    font = ImageFont.load_default(size=max(9, min(14, height // 4)))
+    left, top = int(font.getlength("step 00") + 8), int(font.size * 1.6)
+    image = Image.new("RGB", (left + grid.shape[1], top + grid.shape[0]), "white")
+    image.paste(Image.fromarray(np.ascontiguousarray(grid)), (left, top))
+    draw = ImageDraw.Draw(image)
+    for row, step in enumerate(steps):
+        draw.text((4, top + row * height + height // 2), f"step {step}", fill="black", font=font, anchor="lm")
+    for column, frame in enumerate(frames):
+        draw.text((left + column * width + width // 2, top // 2), f"f{frame}", fill="black", font=font, anchor="mm")
+    return np.asarray(image)

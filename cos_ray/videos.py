@@ -38,7 +38,7 @@ def run_record(model: LoadedModel, task: TaskInput, settings: SamplerSettings, s
 
 def write_members(members, out: Path, fps: int) -> list[Path]:
     """Each member's video, per-step records and filmstrip; one member writes into `out`, several into member-K/."""
-    from cos_ray.media import filmstrip_grid, write_image, write_json, write_video
+    from cos_ray.media import labelled_filmstrip, shown_frames, write_image, write_json, write_video
 
     videos = []
     for result in members:
@@ -47,7 +47,8 @@ def write_members(members, out: Path, fps: int) -> list[Path]:
         write_json(folder / "steps.json", {"seed": result.seed, "member": result.member, "steps": result.steps,
                                            "filmstrip_steps": result.filmstrip_steps})
         if result.filmstrip is not None:
-            write_image(folder / "filmstrip.png", filmstrip_grid(result.filmstrip))
+            frames = shown_frames(len(result.video), result.filmstrip.shape[1])
+            write_image(folder / "filmstrip.png", labelled_filmstrip(result.filmstrip, result.filmstrip_steps, frames))
     return videos
 
 

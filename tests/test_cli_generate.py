@@ -81,8 +81,18 @@ def test_generate_ensemble_writes_each_member_with_filmstrips(task_dir, tmp_path
     assert steps["filmstrip_steps"] == [0, 2, 3] and "x0_std" in steps["steps"][2]
     from PIL import Image
 
+    import numpy as np
+
     with Image.open(out / "member-2" / "filmstrip.png") as strip:
-        assert strip.size == (8 * 64, 3 * 64)  # 8 frames shown (of 9) per row, one row per decoded step
+        pixels = np.asarray(strip.convert("RGB"))
+    # 8 frames shown (of 9) per row, one row per decoded step, below and right of a white label margin
+    top, left = pixels.shape[0] - 3 * 64, pixels.shape[1] - 8 * 64
+    assert 0 < top < 64 and 0 < left < 128
+    margin_rows = [pixels[top + row * 64: top + (row + 1) * 64, :left] for row in range(3)]
+    assert all((tile < 128).any() for tile in margin_rows), "each row names its step in the left margin"
+    header = [pixels[:top, left + column * 64: left + (column + 1) * 64] for column in range(8)]
+    assert all((cell < 128).any() for cell in header), "each column names its frame in the top margin"
+    assert (pixels[:top, :left] == 255).all(), "the corner stays blank"
 
 
 def test_generate_rejects_out_of_range_ensemble_layers(task_dir, tmp_path):

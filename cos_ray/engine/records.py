@@ -109,9 +109,10 @@ class StepRecorder:
 
 def decode_filmstrip(pipe, latents, max_frames: int, max_side: int):
     """Decode latents `# (batch, channels, frames, h, w)` into uint8 frames `# (batch, shown, h', w', 3)`."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
+
+    from cos_ray.media import shown_frames
 
     vae = pipe.vae
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(latents.device, vae.dtype)
@@ -119,7 +120,7 @@ def decode_filmstrip(pipe, latents, max_frames: int, max_side: int):
     with torch.inference_mode():
         video = vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0]  # (batch, 3, frames, H, W)
     frames = video.shape[2]
-    shown = np.unique(np.linspace(0, frames - 1, min(max_frames, frames)).round().astype(int))
+    shown = shown_frames(frames, max_frames)
     video = video[:, :, shown].float().clamp(-1, 1)  # (batch, 3, shown, H, W)
     height, width = video.shape[-2:]
     scale = min(1.0, max_side / max(height, width))
