@@ -2,16 +2,25 @@
 
 What the sweep calls. Groups and their loaded models are reused across units: a unit with another layout re-forms
 the process group over the same workers (milliseconds), never reloads a model. Independent runs (no ensemble) go
-through the same workers, each worker sampling its seeds on its own, with no collective. A group that failed is torn
-down and rebuilt, lazily, for the next unit. `run_with_retries` is the one way to run a unit: it resolves the unit's
-layout, reads its inputs, runs it on a free group and, after an infrastructure failure, again on a fresh group (the
-policy is in `retry.py`); it returns the unit's `UnitOutcome` and never raises. `run_unit` is its shorthand for one
-attempt that returns the members or raises what failed them. Running several units at once is the caller's
-scheduling (the sweep runner's threads, one per group): the groups are handed out one unit at a time.
+through the same workers, each worker sampling its seeds on its own, with no collective. `run_with_retries` is the one way
+to run a unit: it resolves the unit's layout, reads its inputs, runs it on a free group and, after an infrastructure
+failure, again on a fresh group (the policy is in `retry.py`); it returns the unit's `UnitOutcome` and never raises.
+`run_unit` is its shorthand for one attempt that returns the members or raises what failed them. Running several
+units at once is the caller's scheduling (the sweep runner's threads, one per group): the groups are handed out one
+unit at a time.
+
+A dead group costs its rebuild, never the units' time. A group that failed is torn down and its slot left empty; the
+next unit that asks for a group starts the slot's rebuild in a background thread and takes whichever live group is
+idle - it waits only while every live group is busy, for the first one freed or rebuilt. A rebuild whose placement the
+cluster cannot give (a dead node took its resources) is said at once, with what it asked for and what the cluster
+has (`on_notice`), and waits in the background up to `timeouts.start` while the live groups go on; a rebuild that
+fails leaves its slot out for good (said too). When no group is live and none is being rebuilt, the units left fail
+with `NoGroupLeft` instead of waiting.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,9 +40,10 @@ class Coordinator:
     def __init__(self, model: str, layout=(1,), *, groups: int = 1, device: str | None = None,
                  lora: dict | None = None, offload: bool = False, experts: dict | None = None,
                  cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
-                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None):
+                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None, on_notice=None):
         """`on_build(group)` is called with each group once built (its models loaded), before it runs anything - the
-        first groups and every group rebuilt after a failure (fault drills, warm-ups)."""
+        first groups and every group rebuilt after a failure (fault drills, warm-ups). `on_notice(text)` tells the
+        user about groups lost and rebuilt, and placements the cluster cannot give (default: a line on stderr)."""
         from cos_ray.cluster.connect import connect
 
         if groups < 1:
@@ -47,11 +57,16 @@ class Coordinator:
         self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
         connect(ray_address)  # `ray_address`, else $RAY_ADDRESS, else a fresh local cluster (see connect.py)
         self._groups = [None] * groups
-        self._free = list(range(groups))
+        self._free = list(range(groups))  # live groups, idle; a busy one is out of it, a dead one is out for good
+        self._busy: set[int] = set()  # handed out, not yet released
+        self._rebuilding: dict[int, threading.Thread] = {}
+        self._lost: dict[int, BaseException] = {}  # slots whose rebuild failed: never tried again
         self._lock = threading.Condition()
+        self._stop = threading.Event()  # set by `shutdown`: builds waiting for a placement give up
         self._built = 0
         self._closed = False
         self.on_build = on_build
+        self.on_notice = on_notice or _print_notice
         with ThreadPoolExecutor(groups) as pool:  # groups load their models in parallel
             futures = [pool.submit(self._build, index) for index in range(groups)]
         for index, future in enumerate(futures):
@@ -65,12 +80,14 @@ class Coordinator:
     def _build(self, index: int):
         from cos_ray.cluster.group import WorkerGroup
 
-        if self._closed:
-            raise UsageError("this coordinator was shut down; create a new one")
-        self._built += 1
+        with self._lock:
+            if self._closed:
+                raise UsageError("this coordinator was shut down; create a new one")
+            self._built += 1
+            name = f"group-{index}.{self._built}"
         group = WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, offload=self.offload,
-                            experts=self.experts, timeouts=self.timeouts, name=f"group-{index}.{self._built}",
-                            **self.resources)
+                            experts=self.experts, timeouts=self.timeouts, name=name, stop=self._stop,
+                            on_slow=lambda: self.on_notice(self._waiting_for_placement(name)), **self.resources)
         if self.on_build is not None:
             try:
                 self.on_build(group)
@@ -114,9 +131,7 @@ class Coordinator:
         ready = unit.loaded()  # the task's inputs, read on the driver and sent to the workers
         index = self._acquire()
         try:
-            group = self._groups[index]
-            if group is None or not group.alive:  # torn down by an earlier failure: a fresh group, fresh workers
-                group = self._groups[index] = self._build(index)
+            group = self._groups[index]  # live when handed out (a dead worker is found by the call below)
             try:
                 return group.run(ready), list(group.info), unit
             except ClusterError:
@@ -126,29 +141,122 @@ class Coordinator:
             self._release(index)
 
     def _acquire(self) -> int:
-        """A free group's index. A group is busy for one attempt at most - a rebuild (placement, loading) and one unit
-        - so a wait longer than that means a caller never released its group."""
+        """A live, idle group's index. Dead slots are never handed out: asking starts their rebuild in the background
+        and takes a live group if one is idle, else waits for the first one freed or rebuilt. A group is busy for one
+        unit at most and a rebuild takes a placement and a load at most, so a longer wait means a caller never
+        released its group. Raises `NoGroupLeft` when no group is live and none is being rebuilt."""
         import time
 
+        from cos_ray.cluster.errors import NoGroupLeft
         from cos_ray.cluster.waits import CHECK, WaitTimeout
 
         limit = self.timeouts.start + self.timeouts.load + self.timeouts.unit
         deadline = time.monotonic() + limit
         with self._lock:
-            while not self._free:
+            while True:
                 if self._closed:
                     raise UsageError("this coordinator was shut down; create a new one")
+                self._rebuild_dead_slots()
+                index = self._idle_live_group()
+                if index is not None:
+                    self._busy.add(index)
+                    return index
+                if not self._busy and not self._rebuilding:
+                    reasons = "; ".join(f"group {index}: {_first_line(err)}" for index, err in self._lost.items())
+                    raise NoGroupLeft(f"no worker group left: all {len(self._groups)} failed and could not be "
+                                      f"rebuilt ({reasons}); {self._cluster_now()}; {CHECK}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WaitTimeout(f"no worker group of {len(self._groups)} became free within {limit:g} s "
                                       f"(each is busy one unit at most); {CHECK}")
                 self._lock.wait(timeout=min(remaining, 5.0))
-            return self._free.pop(0)
 
     def _release(self, index: int) -> None:
+        """Back from a unit: idle if its group is live; else its slot waits, empty, for the next `_acquire` to rebuild
+        it."""
         with self._lock:
-            self._free.append(index)
-            self._lock.notify()
+            self._busy.discard(index)
+            group = self._groups[index]
+            if group is not None and group.alive and index not in self._free:
+                self._free.append(index)
+            self._lock.notify_all()
+
+    # -- rebuilds (under the lock) ---------------------------------------------------------------------------------
+    def _idle_live_group(self) -> int | None:
+        """The first idle group whose node is alive; one on a node that died is torn down (its slot rebuilt) here,
+        before a unit is sent to it."""
+        from cos_ray.cluster.capacity import on_dead_node
+
+        while self._free:
+            index = self._free.pop(0)
+            group = self._groups[index]
+            if group is not None and group.placement is not None and on_dead_node(group.placement):
+                self.on_notice(f"{group.name} was on a node that died; tearing it down")
+                group.shutdown()
+                self._rebuild_dead_slots()
+                continue
+            return index
+        return None
+
+    def _rebuild_dead_slots(self) -> None:
+        """Start a background rebuild of every slot whose group is dead, unless it is in use (its holder has not
+        released it yet), being rebuilt, or lost."""
+        for index, group in enumerate(self._groups):
+            if ((group is not None and group.alive) or index in self._busy or index in self._rebuilding
+                    or index in self._lost):
+                continue
+            if index in self._free:
+                self._free.remove(index)
+            live = self._live()
+            self.on_notice(f"{group.name if group is not None else f'group {index}'} is down; rebuilding it in the "
+                           f"background while {live} live group(s) go on")
+            thread = threading.Thread(target=self._rebuild, args=(index,), name=f"cos-ray-rebuild-{index}",
+                                      daemon=True)
+            self._rebuilding[index] = thread
+            thread.start()
+
+    def _rebuild(self, index: int) -> None:
+        """The background rebuild of slot `index`: its fresh group joins the idle ones, or the slot is lost."""
+        try:
+            group = self._build(index)
+        except BaseException as err:  # noqa: BLE001 - reported, and the slot left out
+            with self._lock:
+                self._rebuilding.pop(index, None)
+                if self._closed:
+                    return
+                self._lost[index] = err
+                live = self._live()
+                self._lock.notify_all()
+            self.on_notice(f"group {index} could not be rebuilt ({_first_line(err)}); the sweep goes on with {live} "
+                           f"live group(s)")
+            return
+        with self._lock:
+            self._rebuilding.pop(index, None)
+            if not self._closed:
+                self._groups[index] = group
+                self._free.append(index)
+                self._lock.notify_all()
+                return
+        group.shutdown()  # shut down while it was being built
+
+    def _waiting_for_placement(self, name: str) -> str:
+        """The notice of a build whose placement the cluster does not give now."""
+        bundle = {"CPU": self.resources["cpus_per_worker"]}
+        if self.resources["gpus_per_worker"]:
+            bundle["GPU"] = self.resources["gpus_per_worker"]
+        live = self._live()
+        return (f"{name}: the cluster cannot place it now: it asks for {self.workers} worker(s) of {bundle}; "
+                f"{self._cluster_now()} (see `ray status`); waiting up to {self.timeouts.start:g} s for it"
+                + (f" in the background while {live} live group(s) go on" if live else ""))
+
+    def _live(self) -> int:
+        return sum(1 for group in self._groups if group is not None and group.alive)
+
+    @staticmethod
+    def _cluster_now() -> str:
+        from cos_ray.cluster.capacity import cluster_now
+
+        return cluster_now()
 
     # -- groups --------------------------------------------------------------------------------------------------
     @property
@@ -157,8 +265,12 @@ class Coordinator:
         return list(self._groups)
 
     def shutdown(self) -> None:
-        """Kill every worker and free the placements (idempotent). Ray itself is left running."""
-        self._closed = True
+        """Kill every worker and free the placements (idempotent); rebuilds under way give up. Ray itself is left
+        running."""
+        with self._lock:
+            self._closed = True
+            self._stop.set()
+            self._lock.notify_all()
         for group in self._groups:
             if group is not None:
                 group.shutdown()
@@ -170,3 +282,12 @@ class Coordinator:
     def __exit__(self, *exc):
         self.shutdown()
         return False
+
+
+def _print_notice(text: str) -> None:
+    print(f"cos-ray: {text}", file=sys.stderr, flush=True)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]

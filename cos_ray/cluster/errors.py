@@ -26,3 +26,8 @@ class CollectiveError(ClusterError):
 
 class GroupFailed(ClusterError):
     """A worker of a group died or failed mid-unit; the group has been torn down."""
+
+
+class NoGroupLeft(ClusterError):
+    """Every worker group failed and none could be rebuilt: the units left cannot run on this cluster now (not retried:
+    the next attempt would find no group either)."""

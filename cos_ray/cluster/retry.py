@@ -9,6 +9,8 @@
   hidden state, an `InputError` for a task file that cannot be used) fail on every member together, the group is kept,
   and the unit fails at once: running it again would fail the same way. An exception raised on the driver before any
   worker is called (resolving the layout, reading the task's inputs) is not retried either.
+- When every group failed and none could be rebuilt (`NoGroupLeft`: the coordinator's rebuilds run in the
+  background, and a slot whose rebuild failed is not tried again), the unit fails at once, not retried.
 - After `retries` retries the unit is reported failed with the last reason and the number of attempts
   (`RetriesExhausted`, itself a `ClusterError`).
 - A failed attempt leaves nothing behind: members are returned only by an attempt that succeeded on every worker.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from cos_ray.cluster.errors import ClusterError
+from cos_ray.cluster.errors import ClusterError, NoGroupLeft
 from cos_ray.cluster.outcome import Attempt, UnitOutcome
 
 
@@ -32,8 +34,8 @@ class RetriesExhausted(ClusterError):
 
 
 def retryable(err: BaseException) -> bool:
-    """An infrastructure failure: the same unit may succeed on a fresh group."""
-    return isinstance(err, ClusterError) and not isinstance(err, RetriesExhausted)
+    """An infrastructure failure: the same unit may succeed on a fresh group (not when no group is left)."""
+    return isinstance(err, ClusterError) and not isinstance(err, (RetriesExhausted, NoGroupLeft))
 
 
 def run_with_retries(coordinator, unit, retries: int) -> UnitOutcome:
