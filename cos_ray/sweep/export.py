@@ -93,13 +93,14 @@ def export_sweep(store, sweep: str, out: str | Path, overwrite: bool = False,
 
     Every finished run is exported, scored by a built-in scorer or not (those with null scores are what EvalKit is
     for)."""
-    from cos_ray.tasks.export import GT_FOLDER, export_evalkit, export_ground_truth
+    from cos_ray.tasks.export import GT_FOLDER, check_folder_target, export_evalkit, export_ground_truth
 
     row, runs, labels = evalkit_runs(store, sweep)
     truth: dict[tuple[str, str, str], Path] = {}  # (split, EvalKit task, idx) -> sample folder
+    for target in {Path(out).expanduser() / run["label"] / f"seed-{run['seed_folder']}" for run in runs}:
+        check_folder_target(target, overwrite)  # every target judged before anything is copied or written
     if ground_truth:
-        if not overwrite and (Path(out).expanduser() / GT_FOLDER).exists():
-            raise UsageError(f"{Path(out).expanduser() / GT_FOLDER}: already exists; remove it or pass overwrite")
+        check_folder_target(Path(out).expanduser() / GT_FOLDER, overwrite)
         samples = sample_folders(row, runs)
         for run in runs:
             key = (run["split"], run["task"], run["idx"])

@@ -58,11 +58,29 @@ def export_evalkit(entries, out: str | Path, overwrite: bool = False) -> list[Pa
     if GT_FOLDER in {method for method, _ in plan}:
         raise UsageError(f"export method {GT_FOLDER!r}: the name of the ground-truth folder; rename the method")
     folders = {key: out / key[0] / f"seed-{key[1]}" for key in plan}
-    if not overwrite:
-        for folder in folders.values():
-            if folder.exists():
-                raise UsageError(f"{folder}: already exists; remove it or pass overwrite")
+    for folder in folders.values():
+        check_folder_target(folder, overwrite)  # every target judged before the first is written
     return [_place(folders[key], files) for key, files in plan.items()]
+
+
+def check_folder_target(folder: Path, overwrite: bool) -> None:
+    """UsageError unless `folder` can be written as a whole: absent (or, with `overwrite`, a folder), under parents
+    that are folders or absent. A file, FIFO or broken link where a folder is expected is never replaced."""
+    try:
+        for parent in reversed(folder.parents):
+            if parent.is_symlink() and not parent.exists():
+                raise UsageError(f"{parent}: a broken symbolic link; expected a folder to export into")
+            if parent.exists() and not parent.is_dir():
+                raise UsageError(f"{parent}: is a file, not a folder; the export needs a folder there (to hold "
+                                 f"{folder.relative_to(parent)})")
+        if folder.is_symlink() and not folder.exists():
+            raise UsageError(f"{folder}: a broken symbolic link; expected a folder or nothing")
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder}: is a file, not a folder; remove it (--overwrite replaces folders only)")
+        if folder.exists() and not overwrite:
+            raise UsageError(f"{folder}: already exists; remove it or pass overwrite")
+    except OSError as err:  # a symbolic link loop, a name too long, no permission
+        raise UsageError(f"{folder}: cannot be exported into ({err.strerror or err})") from None
 
 
 def export_ground_truth(entries, out: str | Path, overwrite: bool = False) -> Path:
@@ -90,8 +108,7 @@ def export_ground_truth(entries, out: str | Path, overwrite: bool = False) -> Pa
                 files[relative / name] = Path(sample) / name
             elif required:
                 raise UsageError(f"ground truth {relative}: sample folder {sample} has no {name}")
-    if target.exists() and not overwrite:
-        raise UsageError(f"{target}: already exists; remove it or pass overwrite")
+    check_folder_target(target, overwrite)
     return _place(target, files)
 
 
@@ -107,7 +124,11 @@ def _place(folder: Path, files: dict[Path, Path]) -> Path:
         if folder.exists():
             old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(folder, old)
-            os.rename(staging, folder)
+            try:
+                os.rename(staging, folder)
+            except BaseException:
+                os.rename(old, folder)  # the folder as it was
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(staging, folder)
