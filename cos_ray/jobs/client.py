@@ -3,6 +3,9 @@
 Built on `ray.job_submission.JobSubmissionClient`, which issues its HTTP requests without a timeout: each call runs
 in a daemon thread and is abandoned after its limit, so a head node that accepts connections but never answers
 cannot hang the CLI. Ray lets `RAY_ADDRESS` override an address passed explicitly; here an explicit `--address` wins.
+A head node that has just started answers a submission with HTTP 500 "No available agent to submit job, please try
+again later" until its job agent has registered (Ray's server waits 10 s for it per request): `until_served` asks
+again, with backoff, for `JobTimeouts.agent` seconds, then says what to check.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from cos_ray.cluster.errors import ClusterError, WaitTimeout
@@ -35,6 +39,7 @@ class JobTimeouts:
     submit: float = 600.0  # upload the spec and task folders, create the job
     pending: float = 1800.0  # job created but not started (runtime env set-up, resources for the driver)
     follow: float | None = None  # following a running job: until it ends unless limited (`--timeout`)
+    agent: float = 60.0  # a head that answers "try again later" (its job agent not up yet) is asked again this long
 
 
 def bounded(fn, *args, timeout: float, what: str, address: str | None = None, **kwargs):
@@ -82,3 +87,38 @@ def connect(address: str | None = None, timeouts: JobTimeouts = JobTimeouts()):
 def is_duplicate_id(err: Exception) -> bool:
     """Whether a submission was refused because the submission id was used before."""
     return isinstance(err, RuntimeError) and "already exists" in str(err)
+
+
+TRY_AGAIN = "try again later"  # Ray's job server, while the head's job agent has not registered
+
+
+def is_try_again(err: BaseException) -> bool:
+    """Whether the job server refused a request only for now (HTTP 500 "No available agent ..., try again later")."""
+    return isinstance(err, RuntimeError) and TRY_AGAIN in str(err)
+
+
+def until_served(call, *, bound: float, what: str, address: str | None = None, say=None, first_delay: float = 1.0):
+    """`call()`, asked again with backoff (1, 2, 4, ... 8 s) while the job server answers "try again later", for
+    `bound` s at most; then a `WaitTimeout` saying what to check. `say(text)` is told once, at the first refusal."""
+    deadline = time.monotonic() + bound
+    delay, tries = first_delay, 0
+    while True:
+        tries += 1
+        try:
+            return call()
+        except RuntimeError as err:
+            if not is_try_again(err):
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                answer = str(err).split(": ", 1)[-1].strip().rstrip(".")
+                raise WaitTimeout(
+                    f"{what}: the Ray job server kept answering {answer!r} for {bound:g} s ({tries} tries): the head "
+                    "node's job agent is not up; check `ray status` on the head node and its dashboard agent's log "
+                    "(/tmp/ray/session_latest/logs/dashboard_agent.log), then submit again"
+                ) from None
+            if say is not None and tries == 1:
+                say(f"{what}: the Ray job server has no job agent yet (a head node that has just started?); asking "
+                    f"again for up to {bound:g} s")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 8.0)

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cos_ray.jobs.client import JobTimeouts, bounded, connect, is_duplicate_id
+from cos_ray.jobs.client import JobTimeouts, bounded, connect, is_duplicate_id, until_served
 from cos_ray.jobs.ids import plan_submission, sweep_key
 from cos_ray.errors import UsageError
 
@@ -45,8 +45,10 @@ class Submission:
 
 
 def submit_sweep(address: str | None, sweep_name: str, entrypoint: str, runtime_env: dict | None = None,
-                 metadata: dict | None = None, timeouts: JobTimeouts = JobTimeouts(), client=None) -> Submission:
-    """Attach to the sweep's pending or running job, or submit `<sweep>-<n+1>`; never reuses a submission id."""
+                 metadata: dict | None = None, timeouts: JobTimeouts = JobTimeouts(), client=None,
+                 say=None) -> Submission:
+    """Attach to the sweep's pending or running job, or submit `<sweep>-<n+1>`; never reuses a submission id. A head
+    whose job agent is not up yet is asked again for `timeouts.agent` s (`until_served`; `say` is told)."""
     sweep = sweep_key(sweep_name)
     client = client or connect(address, timeouts)
     for _attempt in range(3):  # another client may take the same next id between our list and our submit
@@ -57,10 +59,13 @@ def submit_sweep(address: str | None, sweep_name: str, entrypoint: str, runtime_
         env = dict(runtime_env or {})
         env["env_vars"] = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S), **env.get("env_vars", {}),
                            "COS_RAY_SWEEP": sweep, "COS_RAY_SUBMISSION_ID": submission_id}
+        what = f"submitting job {submission_id}"
         try:
-            bounded(client.submit_job, entrypoint=entrypoint, submission_id=submission_id, runtime_env=env,
-                    metadata={METADATA_SWEEP: sweep, **(metadata or {})}, timeout=timeouts.submit,
-                    what=f"submitting job {submission_id} (uploading its working_dir)", address=address)
+            until_served(lambda: bounded(client.submit_job, entrypoint=entrypoint, submission_id=submission_id,
+                                         runtime_env=env, metadata={METADATA_SWEEP: sweep, **(metadata or {})},
+                                         timeout=timeouts.submit, what=f"{what} (uploading its working_dir)",
+                                         address=address),
+                         bound=timeouts.agent, what=what, address=address, say=say)
         except RuntimeError as err:
             if is_duplicate_id(err):
                 continue
@@ -110,7 +115,8 @@ def submit_and_follow(address: str | None, spec_path: str | Path, out: str | Non
         command = entrypoint or sweep_entrypoint(package.spec_name, out, extra_args, python=python)
         meta = {METADATA_OUT: str(out), METADATA_SPEC: package.spec_name}
         client = connect(address, timeouts)
-        job = submit_sweep(address, sweep, command, {"working_dir": str(package.root)}, meta, timeouts, client)
+        job = submit_sweep(address, sweep, command, {"working_dir": str(package.root)}, meta, timeouts, client,
+                           say=lambda text: say(text, err=True))
     if job.attached:
         say(f"Sweep {sweep} already has job {job.submission_id} pending or running: attached to it (nothing new "
             "submitted).")
