@@ -77,10 +77,14 @@ def leave_process_group() -> None:
 class DistributedSeeds:
     """A `SeedGroup` (see `cos_ray.engine.seeds`) whose seeds are spread over the ranks of the default process group.
 
-    `counts[r]` is the number of seeds rank r holds as its batch (uneven counts allowed, e.g. [2, 1]).
+    `counts[r]` is the number of seeds rank r holds as its batch (uneven counts allowed, e.g. [2, 1]). `group`: the
+    process group of the seeds (default: the whole default group); on a parallel mesh it is the seed axis's group
+    of this rank's sequence shard (`cos_ray.engine.parallel.seed_group`), and `rank` is the rank's replica on that
+    axis: same-shard ranks of the replicas reduce together, and the shards never mix.
     """
 
-    def __init__(self, counts: list[int], rank: int, timeout_s: float, device: str = "cpu"):
+    def __init__(self, counts: list[int], rank: int, timeout_s: float, device: str = "cpu", group=None):
+        self.group = group
         self.counts = list(counts)
         self.rank = rank
         self.total = sum(self.counts)
@@ -95,7 +99,7 @@ class DistributedSeeds:
         import torch.distributed as dist
 
         total = local.sum(dim=0).to(self.device).contiguous()  # (...)
-        self._wait(dist.all_reduce(total, op=dist.ReduceOp.SUM, async_op=True), "all-reduce", total)
+        self._wait(dist.all_reduce(total, op=dist.ReduceOp.SUM, group=self.group, async_op=True), "all-reduce", total)
         return total.to(local.device)
 
     def gather(self, local):
@@ -109,7 +113,7 @@ class DistributedSeeds:
         padded = local.new_zeros((widest, *local.shape[1:]), device=self.device)  # (widest, ...)
         padded[: local.shape[0]] = local.to(self.device)
         parts = [torch.empty_like(padded) for _ in self.counts]  # world_size x (widest, ...)
-        self._wait(dist.all_gather(parts, padded, async_op=True), "all-gather", padded)
+        self._wait(dist.all_gather(parts, padded, group=self.group, async_op=True), "all-gather", padded)
         return torch.cat([part[:count] for part, count in zip(parts, self.counts)]).to(local.device)  # (total, ...)
 
     def _wait(self, work, what: str, tensor) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import block_module, resolve_hook_point
+from cos_ray.engine.parallel import local_tokens
 from cos_ray.errors import UsageError
 from cos_ray.interventions.configs import SwapConfig
 
@@ -60,9 +61,9 @@ class _Capture(ModelHook):
 
 
 class _Replace(ModelHook):
-    def __init__(self, swap, clock):
+    def __init__(self, swap, clock, expert):
         super().__init__()
-        self.swap, self.clock = swap, clock
+        self.swap, self.clock, self.expert = swap, clock, expert
         self._input = None
 
     def pre_forward(self, module, *args, **kwargs):
@@ -83,9 +84,14 @@ class _Replace(ModelHook):
             )
         swapped = (self._input + source if config.mode == "update" else source).to(output.dtype)
         self._input = None
-        tokens = self.swap.tokens(self.clock.grid, output.shape[1])
+        frames, height, width = self.clock.grid
+        tokens = self.swap.tokens(self.clock.grid, frames * height * width)
         if tokens is None:
             return swapped
+        tokens = local_tokens(tokens, self.expert)  # (seq / K,): this rank's shard on Ulysses-K ranks
+        if tokens.shape[0] != output.shape[1]:
+            raise UsageError(f"{config.field}.region: the token grid {self.clock.grid} does not match "
+                             f"{output.shape[1]} tokens")
         return output.where(~tokens.to(output.device)[None, :, None], swapped)  # (batch, seq, dim)
 
 
@@ -133,4 +139,4 @@ class LatentSwap:
 
     def replace(self, run) -> None:
         for point in self._point(run):
-            run.hooks.add(block_module(run.pipe, point), _Replace(self, run.clock), f"swap.replace.{point.name}")
+            run.hooks.add(block_module(run.pipe, point), _Replace(self, run.clock, run.experts[point.expert]), f"swap.replace.{point.name}")

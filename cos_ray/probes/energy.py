@@ -11,18 +11,19 @@ from __future__ import annotations
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import block_module, resolve_hook_points
+from cos_ray.engine.parallel import gather_sequence
 from cos_ray.probes.configs import EnergyConfig
 
 
 class _EnergyHook(ModelHook):
-    def __init__(self, probe, point, steps):
+    def __init__(self, probe, point, steps, expert):
         super().__init__()
-        self.probe, self.point, self.steps = probe, point, steps
+        self.probe, self.point, self.steps, self.expert = probe, point, steps, expert
 
-    def post_forward(self, module, output):  # output: (batch, seq, dim)
+    def post_forward(self, module, output):  # output: (batch, seq, dim); (batch, seq / K, dim) on Ulysses-K ranks
         clock = self.probe.clock
         if clock.branch == "cond" and clock.step in self.steps:
-            self.probe.record(self.point, clock.step, output)
+            self.probe.record(self.point, clock.step, gather_sequence(output, self.expert))  # (batch, seq, dim)
         return output
 
 
@@ -43,7 +44,7 @@ class EnergyProbe:
         config = self.config.resolved(num_layers, run.clock.total_steps)
         steps = frozenset(config.steps)
         for point in resolve_hook_points(run.pipe, config.hook_points()):
-            run.hooks.add(block_module(run.pipe, point), _EnergyHook(self, point, steps), f"energy.{point.name}")
+            run.hooks.add(block_module(run.pipe, point), _EnergyHook(self, point, steps, run.experts[point.expert]), f"energy.{point.name}")
 
     def record(self, point, step: int, output) -> None:
         import torch.nn.functional as F

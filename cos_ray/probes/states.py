@@ -9,6 +9,7 @@ from __future__ import annotations
 from diffusers.hooks.hooks import ModelHook
 
 from cos_ray.engine.hook_points import LATENTS, block_module, resolve_hook_point
+from cos_ray.engine.parallel import gather_sequence
 
 
 class _CaptureLatents(ModelHook):
@@ -26,13 +27,13 @@ class _CaptureLatents(ModelHook):
 
 
 class _CaptureOutput(ModelHook):
-    def __init__(self, capture, clock):
+    def __init__(self, capture, clock, expert):
         super().__init__()
-        self.capture, self.clock = capture, clock
+        self.capture, self.clock, self.expert = capture, clock, expert
 
-    def post_forward(self, module, output):  # output: (batch, seq, dim)
+    def post_forward(self, module, output):  # output: (batch, seq, dim); (batch, seq / K, dim) on Ulysses-K ranks
         if self.clock.branch == "cond":
-            for member, state in enumerate(output.float()):
+            for member, state in enumerate(gather_sequence(output, self.expert).float()):  # (seq, dim) each
                 self.capture.states[member][self.clock.step] = state.detach().cpu().clone()
         return output
 
@@ -54,4 +55,4 @@ class StateCapture:
             return
         points = resolve_hook_point(run.pipe, self.point)
         for point in points:
-            run.hooks.add(block_module(run.pipe, point), _CaptureOutput(self, run.clock), f"capture.{point.name}")
+            run.hooks.add(block_module(run.pipe, point), _CaptureOutput(self, run.clock, run.experts[point.expert]), f"capture.{point.name}")

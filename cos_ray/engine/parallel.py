@@ -1,0 +1,214 @@
+"""Apply a parallel layout to a loaded pipeline's transformers: Ulysses sequence parallelism and FSDP2 weight shards.
+
+A worker's GPUs compute together. The ranks of one unit form a torch `DeviceMesh` with named axes
+`(seed, ring, ulysses)`: the ranks along `ulysses` hold one replica of the model and split each forward's tokens
+between them (diffusers' own context parallelism: `WanTransformer3DModel._cp_plan` splits the sequence before block 0
+and gathers it after `proj_out`; attention runs Ulysses all-to-alls); with `fsdp` the same ranks also shard the weights
+(torch's `fully_shard` on every block and on the model: parameters are all-gathered for a block's forward and freed
+after it). The ranks along `seed` hold different seeds of an ensemble: its merge is an all-reduce over that axis among
+ranks that hold the same sequence shard (`seed_group`). `ring` stays 1: ring attention needs an attention backend
+that returns the log-sum-exp, which only CUDA backends do; diffusers' `ContextParallelConfig` asks for the axis.
+
+Nothing here re-implements what diffusers or torch ship; this module only chooses the mesh and calls them. What it
+adds: the layout's validation (heads and tokens divisible by K, with messages that say what to change), and the CPU
+path (diffusers computes `rank % torch.accelerator.device_count()`, which is 0 without an accelerator: a count of 1 is
+supplied while the parallelism is enabled, so the same code runs on gloo in tests).
+
+Block hooks (ensemble merges, energy maps, swaps) see sequence shards `# (batch, seq / K, dim)`; everything outside
+the transformer (latents, scheduler, x̂0, VAE) sees the gathered tensors, the same on every rank of a replica.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from diffusers.hooks.hooks import HookRegistry, ModelHook
+
+from cos_ray.errors import UsageError
+
+AXES = ("seed", "ring", "ulysses")
+TOKEN_CHECK = "cos_ray.parallel.tokens"
+
+
+@dataclass(frozen=True)
+class ParallelLayout:
+    """How the ranks of one replica share a model: `ulysses` ranks split the sequence; `fsdp` shards the weights
+    over them as well; `cfg` would run the cond and uncond passes on two rank sets (not implemented yet)."""
+
+    ulysses: int = 1
+    fsdp: bool = False
+    cfg: bool = False
+    field: str = "model.parallel"  # the name errors use
+
+    def __post_init__(self):
+        if not isinstance(self.ulysses, int) or isinstance(self.ulysses, bool) or self.ulysses < 1:
+            raise UsageError(f"{self.field}.ulysses: expected an integer >= 1 (ranks per replica), got {self.ulysses!r}")
+        if not isinstance(self.fsdp, bool) or not isinstance(self.cfg, bool):
+            raise UsageError(f"{self.field}: fsdp and cfg are true or false, got fsdp={self.fsdp!r}, cfg={self.cfg!r}")
+        if self.cfg:
+            raise UsageError(f"{self.field}.cfg: CFG-parallel (cond and uncond on two rank sets) is not implemented "
+                             "yet; set cfg: false (Ulysses and FSDP are)")
+        if self.fsdp and self.ulysses < 2:
+            raise UsageError(f"{self.field}.fsdp: shards the weights over a replica's ranks, so it needs ulysses >= 2 "
+                             f"(got ulysses {self.ulysses}); one rank per replica holds the whole model")
+
+    @property
+    def ranks_per_replica(self) -> int:
+        return self.ulysses
+
+    @property
+    def active(self) -> bool:
+        return self.ulysses > 1
+
+    def describe(self) -> str:
+        if not self.active:
+            return "one replica per rank"
+        return f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "")
+
+
+def layout_problems(layout: ParallelLayout, heads: int, tokens: int | None = None) -> list[str]:
+    """Why `layout` cannot run a transformer of `heads` attention heads on `tokens` tokens (no torch needed)."""
+    problems = []
+    k = layout.ulysses
+    if heads % k:
+        divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+        problems.append(f"ulysses {k} does not divide the model's {heads} attention heads (Ulysses gives each rank "
+                        f"whole heads); use one of {divisors}")
+    if tokens is not None and tokens % k:
+        problems.append(f"ulysses {k} does not divide the {tokens:,} tokens of a forward pass (latent frames x "
+                        f"patches); change the frames or the size, or use a K that divides {tokens}")
+    return problems
+
+
+def device_mesh(layout: ParallelLayout, device_type: str = "cpu"):
+    """The mesh `(seed, ring=1, ulysses=K)` over the default process group's ranks (all of them)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+
+    if not dist.is_initialized():
+        raise UsageError("a parallel layout needs a process group: join one before building the mesh")
+    world = dist.get_world_size()
+    if world % layout.ulysses:
+        raise UsageError(f"{layout.field}.ulysses: {layout.ulysses} does not divide the {world} ranks of the group "
+                         f"(each replica needs exactly {layout.ulysses} ranks)")
+    return init_device_mesh(device_type, (world // layout.ulysses, 1, layout.ulysses), mesh_dim_names=AXES)
+
+
+def seed_group(mesh):
+    """The process group of this rank's seed axis: the ranks holding the same sequence shard of other seeds."""
+    return mesh["seed"].get_group()
+
+
+def seed_rank(mesh) -> int:
+    """This rank's replica: its coordinate on the seed axis."""
+    return mesh["seed"].get_local_rank()
+
+
+def apply_layout(experts: dict, layout: ParallelLayout, mesh) -> None:
+    """Shard each transformer of `experts` ({'high': module, 'low': module}) over the mesh's `ulysses` axis, in place.
+
+    FSDP2 first (every `WanTransformerBlock`, then the model: the blocks' weights are all-gathered one block at a
+    time), then diffusers' context parallelism (hooks from the model's `_cp_plan`). Call it once per loaded model on
+    every rank at the same time: building the sub-meshes is a collective.
+    """
+    if not layout.active:
+        return
+    for name, module in experts.items():
+        problems = layout_problems(layout, module.config.num_attention_heads)
+        if problems:
+            raise UsageError(f"{layout.field}.ulysses ({name} expert): " + "; ".join(problems))
+        if getattr(module, "_parallel_config", None) is not None:
+            raise UsageError(f"the {name} expert is already parallel: a layout is applied once per loaded model")
+    for module in experts.values():
+        if layout.fsdp:
+            shard_weights(module, mesh["ulysses"])
+        split_sequence(module, layout, mesh)
+
+
+def shard_weights(module, mesh) -> None:
+    """torch FSDP2: each block's parameters (and the model's own) become shards over `mesh` (1-D)."""
+    from torch.distributed.fsdp import fully_shard
+
+    for block in module.blocks:
+        fully_shard(block, mesh=mesh)
+    fully_shard(module, mesh=mesh)
+
+
+def split_sequence(module, layout: ParallelLayout, mesh) -> None:
+    """diffusers' Ulysses context parallelism over the mesh, plus a clear refusal of a token count K does not divide."""
+    from diffusers import ContextParallelConfig
+
+    with _accelerator_count_on_cpu():
+        module.enable_parallelism(config=ContextParallelConfig(ulysses_degree=layout.ulysses, mesh=mesh))
+    patch = tuple(module.config.patch_size)
+    HookRegistry.check_if_exists_or_initialize(module).register_hook(TokenCheck(layout, patch), TOKEN_CHECK)
+
+
+class TokenCheck(ModelHook):
+    """Refuses a forward whose token count the Ulysses degree does not divide (diffusers would only assert)."""
+
+    def __init__(self, layout: ParallelLayout, patch: tuple):
+        super().__init__()
+        self.layout, self.patch = layout, patch
+
+    def pre_forward(self, module, *args, **kwargs):
+        hidden = kwargs.get("hidden_states", args[0] if args else None)  # (batch, channels, frames, h, w)
+        tokens = 1
+        for size, patch in zip(hidden.shape[2:], self.patch):
+            tokens *= size // patch
+        problems = layout_problems(self.layout, module.config.num_attention_heads, tokens)
+        if problems:
+            raise UsageError(f"{self.layout.field}.ulysses: " + "; ".join(problems))
+        return args, kwargs
+
+
+@contextmanager
+def _accelerator_count_on_cpu():
+    """diffusers picks its device as `rank % torch.accelerator.device_count()`: 0 on a CPU-only host (a division by
+    zero). Without an accelerator, report 1 (the CPU) while the parallelism is enabled; with one, change nothing."""
+    import torch
+
+    if torch.accelerator.device_count() > 0:
+        yield
+        return
+    original = torch.accelerator.device_count
+    torch.accelerator.device_count = lambda *args, **kwargs: 1
+    try:
+        yield
+    finally:
+        torch.accelerator.device_count = original
+
+
+def sequence_mesh(expert):
+    """The 1-D ulysses mesh a transformer's sequence is split over, or None: read from diffusers' own record of the
+    parallelism on the model (`_parallel_config`), so hooks need no other state."""
+    config = getattr(expert, "_parallel_config", None)
+    context = getattr(config, "context_parallel_config", None)
+    mesh = getattr(context, "_ulysses_mesh", None)
+    return mesh if mesh is not None and mesh.size() > 1 else None
+
+
+def gather_sequence(local, expert, dim: int = 1):
+    """`# (batch, seq / K, ...) -> (batch, seq, ...)`: a block-level tensor's shards gathered in rank order (probes
+    that need whole maps or whole token matrices: energy, CKA); the tensor itself when `expert` is not split."""
+    import torch
+    import torch.distributed as dist
+
+    mesh = sequence_mesh(expert)
+    if mesh is None:
+        return local
+    parts = [torch.empty_like(local) for _ in range(mesh.size())]
+    dist.all_gather(parts, local.contiguous(), group=mesh.get_group())
+    return torch.cat(parts, dim=dim)
+
+
+def local_tokens(full, expert, dim: int = 0):
+    """This rank's contiguous slice of a whole-sequence tensor (e.g. a token mask `# (seq,)`), as diffusers splits
+    the sequence before block 0 (`EquipartitionSharder`); the tensor itself when `expert` is not split."""
+    import torch.distributed as dist
+
+    mesh = sequence_mesh(expert)
+    if mesh is None:
+        return full
+    return full.chunk(mesh.size(), dim=dim)[dist.get_rank(mesh.get_group())]
