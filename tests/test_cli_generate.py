@@ -150,3 +150,17 @@ def test_out_that_is_a_file_is_refused_before_the_model_loads(task_dir, tmp_path
     result = cos_ray("generate", task_dir, "--out", out, timeout=60)
     assert result.returncode == 2 and "is a file" in result.stderr and "Traceback" not in result.stderr
     assert out.read_text() == "keep me"
+
+
+def test_no_library_notices_reach_the_user(task_dir, tmp_path):
+    """Ray's token-auth notice (a fresh local cluster, RAY_AUTH_MODE unset as a user has it), transformers'
+    torchvision fallback and its weight-loading bar are silenced where they are made; cos-ray's own lines remain."""
+    env = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_MODE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cos_ray.cli", "generate", str(task_dir), "--steps", "2", "--frames", "5",
+         "--workers", "1", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    for notice in ("Token authentication", "torchvision", "Loading weights"):
+        assert notice not in result.stderr + result.stdout, f"{notice!r} printed:\n{result.stderr}"
+    assert "wrote 1 video(s)" in result.stdout

@@ -12,6 +12,7 @@ run on this machine: a sweep run without an address must not land on somebody el
 
 from __future__ import annotations
 
+import logging
 import os
 
 
@@ -29,14 +30,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     options = dict(log_to_driver=False, configure_logging=False)
     if address == "local":
-        # Ray turns token auth on for a new local cluster and says so on every run; asking for it explicitly keeps
-        # it on (a token is made if none exists) without the notice.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        _drop_token_notice()
         ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
     else:
         ray.init(address=address, **options)
     if callable(on_term) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)  # keep ours (see the module's docstring)
+
+
+class _TokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster.")
+
+
+def _drop_token_notice() -> None:
+    """Ray turns token authentication on for a new local cluster and says so on every run, in the middle of the
+    sweep's progress; the cluster is cos-ray's own and the token stays on: drop that one line at its logger."""
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(existing, _TokenNotice) for existing in logger.filters):
+        logger.addFilter(_TokenNotice())
 
 
 def fit_groups(workers: int, gpus_per_worker: float = 0) -> int:

@@ -150,6 +150,9 @@ def load_pipeline(
     experts ({'transformer': file, 'transformer_2': file}) over `model` as the base directory. Every LoRA is scaled by
     `lora_scale`; `fuse_lora` merges them into the weights (no per-step cost) after checking they applied.
     """
+    from cos_ray.model.quiet import quiet_libraries
+
+    quiet_libraries()
     directory = model_directory(model)
     layout = inspect_checkpoint(directory, experts=experts)
     lora_files, scale, fuse = _check_lora(lora, layout)
