@@ -231,14 +231,29 @@ def test_cli_refuses_a_missing_store(tmp_path):
 
 
 def test_cli_runs_streamlit_headless_and_passes_its_exit_code(tmp_path, monkeypatch):
+    """The child's command line is Streamlit's, headless, on the port asked for; its exit code is the command's (a
+    real child that exits 3 stands in for Streamlit; the signal handlers the command installs are put back)."""
+    import signal
+
     import cos_ray.cli.dashboard as cli_dashboard
     from cos_ray.cli import main
+    from cos_ray.dashboard.server import die_with_parent, streamlit_command
 
     (tmp_path / "store").mkdir()
     calls = []
-    monkeypatch.setattr(cli_dashboard.subprocess, "call", lambda command: calls.append(command) or 3)
-    result = CliRunner().invoke(main, ["dashboard", "--out", str(tmp_path / "store"), "--port", "8765"])
-    assert result.exit_code == 3
+
+    def exits_3(out, port, address):
+        calls.append(streamlit_command(out, port, address))
+        return subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"], preexec_fn=die_with_parent)
+
+    monkeypatch.setattr(cli_dashboard, "start_streamlit", exits_3)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result = CliRunner().invoke(main, ["dashboard", "--out", str(tmp_path / "store"), "--port", "8765"])
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert result.exit_code == 3, result.output
     (command,) = calls
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4] == str(APP)
     pairs = dict(zip(command[5::2], command[6::2]))

@@ -99,6 +99,22 @@ def test_runs_filters_by_method_family_and_parameters(sweep_store):
     assert [row["seed"] for row in page] == sorted(row["seed"] for row in expected if row["method"] == "baseline")
 
 
+def logit_interval(values, low=0.0, high=1.0):
+    """The reference for a bounded mean's interval: the t interval on the logit scale (delta method), mapped back;
+    with every value at one end, scipy's Wilson interval of n of n (docs/results.md)."""
+    from scipy.special import expit, logit
+
+    unit = (np.asarray(values, float) - low) / (high - low)
+    m, n = float(np.mean(unit)), len(unit)
+    if m in (0.0, 1.0):
+        wilson = stats.binomtest(round(m * n), n).proportion_ci(0.95, method="wilson")
+        lo, hi = wilson.low, wilson.high
+    else:
+        half = stats.t.ppf(0.975, n - 1) * stats.sem(unit) / (m * (1 - m))
+        lo, hi = expit(logit(m) - half), expit(logit(m) + half)
+    return low + lo * (high - low), low + hi * (high - low)
+
+
 def _independent_comparison(rows, value):
     """{setting: (n, mean, sd, paired diffs)} with pairing by (model, settings, task, seed), computed in Python."""
     cells = defaultdict(list)
@@ -130,8 +146,9 @@ def test_method_comparison_matches_an_independent_paired_t_test(sweep_store, kin
         n, mean, values, diffs = expected[row["setting"]]
         assert row["runs"] == n and close(row["mean"], mean)
         if np.std(values) > 1e-9:
-            low, high = stats.t.interval(0.95, n - 1, loc=np.mean(values), scale=stats.sem(values))
+            low, high = logit_interval(values)
             assert close(row["ci_low"], low, 1e-7) and close(row["ci_high"], high, 1e-7)
+        assert 0 <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= 1
         assert row["pairs"] == len(diffs)
         if row["method"] == "baseline":
             assert row["pairs"] == 0
@@ -140,10 +157,10 @@ def test_method_comparison_matches_an_independent_paired_t_test(sweep_store, kin
         assert close(row["diff"], float(np.mean(diffs)), 1e-12)
         if np.std(diffs) > 1e-9:
             test = stats.ttest_1samp(diffs, 0.0)
-            interval = test.confidence_interval(0.95)
+            low, high = logit_interval(diffs, -1.0, 1.0)
             assert close(row["p_value"], float(test.pvalue), 1e-7)
-            assert close(row["diff_ci_low"], float(interval.low), 1e-7)
-            assert close(row["diff_ci_high"], float(interval.high), 1e-7)
+            assert close(row["diff_ci_low"], low, 1e-7) and close(row["diff_ci_high"], high, 1e-7)
+            assert -1 <= row["diff_ci_low"] <= row["diff"] <= row["diff_ci_high"] <= 1
         else:  # equal up to rounding (the tiny model scores every run alike): a degenerate interval
             assert close(row["diff_ci_low"], row["diff"], 1e-9) and close(row["diff_ci_high"], row["diff"], 1e-9)
 
@@ -173,9 +190,8 @@ def test_ensemble_against_best_of_n_baselines_with_the_same_seeds(sweep_store, k
     assert close(row["diff"], float(np.mean(diffs)), 1e-12)
     assert close(row["diff_best"], float(np.mean(best_diffs)), 1e-12)
     if np.std(diffs) > 1e-9:
-        interval = stats.ttest_1samp(diffs, 0.0).confidence_interval(0.95)
-        assert close(row["diff_ci_low"], float(interval.low), 1e-7)
-        assert close(row["diff_ci_high"], float(interval.high), 1e-7)
+        low, high = logit_interval(diffs, -1.0, 1.0)
+        assert close(row["diff_ci_low"], low, 1e-7) and close(row["diff_ci_high"], high, 1e-7)
 
 
 def test_method_filters_leave_the_baseline_side_of_the_pairs(sweep_store):
@@ -200,6 +216,8 @@ def test_step_curves_and_lock_in(sweep_store):
         assert close(row["ci_low"], low, 1e-7) and close(row["ci_high"], high, 1e-7)
     with pytest.raises(ValueError, match="metric"):
         chain.step_curves(connection, RunFilter(), "score) FROM runs --")
+    for row in chain.step_curves(connection, RunFilter(), "score").to_pylist():  # a bounded metric: inside [0, 1]
+        assert row["ci_low"] is None or 0 <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= 1
 
     locked = {row["method"]: row for row in chain.lock_in(connection, RunFilter()).to_pylist()}
     for method in ("baseline", "ensemble"):
@@ -208,6 +226,9 @@ def test_step_curves_and_lock_in(sweep_store):
         assert locked[method]["runs"] == len(mine)
         assert locked[method]["locked"] == len(steps)
         assert close(locked[method]["mean_lock_in_step"], float(np.mean(steps)) if steps else None)
+        wilson = stats.binomtest(len(steps), locked[method]["scored"]).proportion_ci(0.95, method="wilson")
+        assert close(locked[method]["locked_ci_low"], wilson.low, 1e-9)
+        assert close(locked[method]["locked_ci_high"], wilson.high, 1e-9)
     histogram = chain.lock_in_histogram(connection, RunFilter()).to_pylist()
     assert sum(row["runs"] for row in histogram) == sum(row["locked"] for row in locked.values())
 

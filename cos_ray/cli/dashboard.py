@@ -4,6 +4,9 @@ Streamlit runs in a child process (`python -m streamlit run ...`), so its exit c
 checked first, so a wrong `--out` is one clear line instead of a page with an error. Bound to anything but loopback,
 the dashboard needs a token: Streamlit then listens on a private loopback port and `cos_ray.dashboard.gate` (a
 reverse proxy that checks the token on every request, the websocket included) on the public one.
+
+Whatever stops this command - Ctrl-C (SIGINT), `kill` or a scheduler (SIGTERM) - stops Streamlit with it: the child
+gets SIGTERM, then SIGKILL after `STOP_GRACE_S`, so the port is free and no process is left when this one exits.
 """
 
 from __future__ import annotations
@@ -11,12 +14,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 
 import click
 
-from cos_ray.dashboard.server import streamlit_command
+from cos_ray.dashboard.server import start_streamlit, stop_child
 
 
 def _free_loopback_port() -> int:
@@ -25,18 +27,27 @@ def _free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
-def _interrupt(*_) -> None:
-    raise KeyboardInterrupt
+class _Stopped(Exception):
+    """SIGTERM or SIGINT arrived: stop the children and exit 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.code = 128 + signum
 
 
-def _stop(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=15)
+def _raise_stopped(signum, _frame) -> None:
+    raise _Stopped(signum)
+
+
+def _on_signals(handler=_raise_stopped) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
+
+
+def _stop(child) -> None:
+    """Stop Streamlit; a second Ctrl-C or SIGTERM meanwhile changes nothing (the stop is bounded anyway)."""
+    _on_signals(signal.SIG_IGN)
+    stop_child(child)
 
 
 @click.command()
@@ -49,14 +60,16 @@ def _stop(child: subprocess.Popen) -> None:
 @click.option("--sql-timeout", type=float, default=30.0, show_default=True,
               help="Seconds one SQL-box query may run before it is stopped.")
 @click.option("--sql-memory", default="2GB", show_default=True, help="DuckDB memory of one SQL-box session.")
-def dashboard(out, port, address, token, sql_timeout, sql_memory):
+@click.option("--sql-max-bytes", default="32MB", show_default=True,
+              help="Bytes of one SQL-box result shown (at most a quarter of --sql-memory); the rest is cut, saying so.")
+def dashboard(out, port, address, token, sql_timeout, sql_memory, sql_max_bytes):
     """Serve the dashboard for the store at --out: sweeps, runs, method comparison, Chain-of-Steps, probes, SQL.
 
     On loopback (the default) it is open; on any other address every request needs the token (open the printed URL
     once: a cookie keeps it). To view a cluster head's store from a laptop, prefer an SSH port forward:
     ssh -L 8501:127.0.0.1:8501 HEAD, then cos-ray dashboard on HEAD and http://127.0.0.1:8501 on the laptop.
     """
-    from cos_ray.dashboard.connection import MEMORY_ENV, TIMEOUT_ENV
+    from cos_ray.dashboard.connection import MAX_BYTES_ENV, MEMORY_ENV, TIMEOUT_ENV
     from cos_ray.dashboard.gate import TOKEN_ENV, is_loopback, new_token, serve
     from cos_ray.store.location import Store
     from cos_ray.store.sql_guard import _size
@@ -71,32 +84,43 @@ def dashboard(out, port, address, token, sql_timeout, sql_memory):
              f"wrote; default ./results)")
     if not sql_timeout > 0:
         fail(f"--sql-timeout: expected seconds > 0, got {sql_timeout:g}")
-    try:
-        _size(sql_memory)
-    except Exception as err:  # UsageError naming the value
-        fail(f"--sql-memory: {err}")
-    os.environ.update({TIMEOUT_ENV: f"{sql_timeout:g}", MEMORY_ENV: sql_memory})  # read by the app, in the child
+    for option, value in (("--sql-memory", sql_memory), ("--sql-max-bytes", sql_max_bytes)):
+        try:
+            _size(value, option)
+        except Exception as err:  # UsageError naming the value
+            fail(str(err))
+    os.environ.update({TIMEOUT_ENV: f"{sql_timeout:g}", MEMORY_ENV: sql_memory,  # read by the app, in the child
+                       MAX_BYTES_ENV: sql_max_bytes})
+    _on_signals()  # before the child starts: a signal from here on stops it too
     if is_loopback(address):
         click.echo(f"cos-ray dashboard: http://{address}:{port}  (store {store.uri}; Ctrl-C stops it)")
+        child = None
         try:
-            code = subprocess.call(streamlit_command(out, port, address))
-        except KeyboardInterrupt:
-            code = 130
+            child = start_streamlit(out, port, address)
+            code = child.wait()
+        except _Stopped as stopped:
+            code = stopped.code
+        finally:
+            _stop(child)
         sys.exit(code)
 
     token = token or os.environ.pop(TOKEN_ENV, None) or new_token()  # not passed on to Streamlit
     if len(token) < 8:
         fail("--token: expected at least 8 characters")
     inner = _free_loopback_port()
-    child = subprocess.Popen(streamlit_command(out, inner, "127.0.0.1"))
+    child = None
+    try:
+        child = start_streamlit(out, inner, "127.0.0.1")
+    except _Stopped as stopped:
+        _stop(child)
+        sys.exit(stopped.code)
     shown = socket.gethostname() if address in ("0.0.0.0", "::", "") else address
     click.echo(f"cos-ray dashboard: http://{shown}:{port}/?token={token}\n  bound to {address}: every request needs "
                f"this token (open the URL once; a cookie keeps it). Store {store.uri}; Ctrl-C stops it.")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, schedulers: stop Streamlit too
     try:
         code = serve(address, port, inner, token, child)
-    except KeyboardInterrupt:
-        code = 130
+    except _Stopped as stopped:
+        code = stopped.code
     except OSError as err:
         _stop(child)
         fail(f"--address {address} --port {port}: cannot listen there ({err.strerror or err})")

@@ -2,9 +2,10 @@
 and each ensemble against the best of N baseline runs with the same seeds.
 
 The aggregates (counts, means, standard deviations of scores and of paired differences) are computed in DuckDB;
-only one row per setting comes back, and the confidence intervals are Student-t intervals from those moments:
-mean ± t(0.975, n−1)·sd/√n. A paired t-test is exact for normal differences and needs no resampling, so the numbers
-do not change between page loads (a bootstrap would) and stay cheap on 10^5 runs.
+only one row per setting comes back, and the 95% intervals come from those moments (`intervals`): scores lie in
+[0, 1] and paired differences in [-1, 1], so their intervals are logit intervals that stay inside that range (a
+t interval on a mostly-solved baseline passed 1). The p-value is the paired t-test's. Neither needs resampling, so
+the numbers do not change between page loads (a bootstrap would) and stay cheap on 10^5 runs.
 
 Pairing: a setting's runs on (model, sampler settings, task, seed) are averaged into one cell and matched with the
 baseline runs of the same cell; the filters' sweep, family and status apply to both sides, method filters to the
@@ -14,11 +15,10 @@ seeds on the same task (the baseline's oracle pick); units whose seeds are not a
 
 from __future__ import annotations
 
-import math
-
 import pyarrow as pa
 
 from cos_ray.dashboard.filters import RunFilter, setting_label
+from cos_ray.dashboard.intervals import bounded_interval, difference_interval, paired_p, t_interval  # noqa: F401
 
 SCORE_KINDS = {
     "score": "score",  # the task-specific score of the final video (the scorer's own rules)
@@ -34,29 +34,6 @@ def score_kinds(connection, where: RunFilter) -> list[str]:
     counts = ", ".join(f"count({expr}) AS {kind}" for kind, expr in SCORE_KINDS.items())
     row = connection.query(f"SELECT {counts} FROM runs WHERE {clause}", values).to_pylist()[0]
     return [kind for kind in SCORE_KINDS if row[kind]]
-
-
-def t_interval(mean: float | None, sd: float | None, n: int) -> tuple[float | None, float | None]:
-    """The 95% Student-t interval of a mean from n values with sample standard deviation sd (None below 2 values)."""
-    if mean is None or n < 2 or sd is None or math.isnan(sd):
-        return None, None
-    if sd == 0:
-        return mean, mean
-    from scipy.stats import t
-
-    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean - half, mean + half
-
-
-def paired_p(diff: float | None, sd: float | None, n: int) -> float | None:
-    """Two-sided p-value of the paired t-test that the mean difference is 0."""
-    if diff is None or n < 2 or sd is None or math.isnan(sd):
-        return None
-    if sd == 0:
-        return 1.0 if diff == 0 else 0.0
-    from scipy.stats import t
-
-    return float(2 * t.sf(abs(diff) / (sd / math.sqrt(n)), n - 1))
 
 
 def _sources(where: RunFilter, kind: str) -> tuple[str, list]:
@@ -91,9 +68,9 @@ def method_comparison(connection, where: RunFilter, kind: str = "score") -> pa.T
         ORDER BY method = '{BASELINE}' DESC, method, params""", values).to_pylist()
     out = []
     for row in rows:
-        low, high = t_interval(row["mean"], row["sd"], row["runs"])
+        low, high = bounded_interval(row["mean"], row["sd"], row["runs"])
         pairs = row["pairs"] or 0
-        diff_low, diff_high = t_interval(row["diff"], row["diff_sd"], pairs)
+        diff_low, diff_high = difference_interval(row["diff"], row["diff_sd"], pairs)
         out.append({
             "setting": setting_label(row["method"], row["params"]), "method": row["method"], "params": row["params"],
             "runs": row["runs"], "mean": row["mean"], "ci_low": low, "ci_high": high,
@@ -130,8 +107,8 @@ def ensemble_vs_best_of_n(connection, where: RunFilter, kind: str = "score") -> 
         FROM units GROUP BY ALL ORDER BY method, params, size""", values).to_pylist()
     out = []
     for row in rows:
-        low, high = t_interval(row["diff"], row["diff_sd"], row["units"])
-        best_low, best_high = t_interval(row["diff_best"], row["diff_best_sd"], row["units"])
+        low, high = difference_interval(row["diff"], row["diff_sd"], row["units"])
+        best_low, best_high = difference_interval(row["diff_best"], row["diff_best_sd"], row["units"])
         out.append({**{key: row[key] for key in BEST_OF_N_COLUMNS if key in row},
                     "setting": setting_label(row["method"], row["params"]),
                     "diff_ci_low": low, "diff_ci_high": high,
@@ -173,7 +150,7 @@ def ensemble_answers(connection, where: RunFilter, kind: str = "score") -> pa.Ta
         FROM answers GROUP BY ALL ORDER BY params, answer DESC""", values).to_pylist()
     out = []
     for row in rows:
-        low, high = t_interval(row["mean"], row["sd"], row["runs"])
+        low, high = bounded_interval(row["mean"], row["sd"], row["runs"])
         out.append({"setting": setting_label(row["method"], row["params"]), "method": row["method"],
                     "params": row["params"], "merge": _merge_of(row["params"]), "answer": row["answer"],
                     "units": row["units"], "runs": row["runs"], "mean": row["mean"], "ci_low": low, "ci_high": high})

@@ -7,8 +7,9 @@ connection, so these (short, cached) queries are serialized by a lock rather tha
 
 The SQL box does not use it: a user's query can be slow, and behind the shared lock it would stall every viewer's
 page. Each browser session gets its own `SessionSQL` - a read-only connection of its own, with a time limit per
-query (interrupted cleanly), a memory and thread cap and the row cap, from `SQLLimits` (`cos-ray dashboard
---sql-timeout/--sql-memory`, passed to the app in the environment).
+query (interrupted cleanly), a memory and thread cap, and a cap on the result's rows and bytes (read in Arrow
+batches and cut before it is built whole), from `SQLLimits` (`cos-ray dashboard --sql-timeout/--sql-memory/
+--sql-max-bytes`, passed to the app in the environment).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from cos_ray.store.sql_guard import ReadOnlySQL, RefusedQuery
+from cos_ray.store.sql_guard import Fetched, ReadOnlySQL, RefusedQuery, size_bytes
 from cos_ray.errors import UsageError
 from cos_ray.store.location import Store
 from cos_ray.store.views import register_views
@@ -29,22 +30,32 @@ class MissingStore(UsageError):
     """The dashboard was pointed at a store that does not exist."""
 
 
-TIMEOUT_ENV, MEMORY_ENV = "COS_RAY_SQL_TIMEOUT", "COS_RAY_SQL_MEMORY"
+TIMEOUT_ENV, MEMORY_ENV, MAX_BYTES_ENV = "COS_RAY_SQL_TIMEOUT", "COS_RAY_SQL_MEMORY", "COS_RAY_SQL_MAX_BYTES"
 RAISE_WITH = "cos-ray dashboard --sql-timeout SECONDS"
 
 
 @dataclass(frozen=True)
 class SQLLimits:
-    """What one SQL-box query may use: seconds before it is interrupted, DuckDB memory and threads, rows shown."""
+    """What one SQL-box query may use: seconds before it is interrupted, DuckDB memory and threads, rows shown and
+    the bytes of the result (its Arrow buffers; never more than a quarter of the memory limit)."""
 
     timeout_s: float = 30.0
     memory_limit: str = "2GB"
     threads: int = 2
     rows: int = 10_000
+    max_bytes: str = "32MB"
 
     def __post_init__(self):
         if not self.timeout_s > 0:
             raise UsageError(f"--sql-timeout: expected a number of seconds > 0, got {self.timeout_s}")
+        if self.result_bytes < 1:
+            raise UsageError(f"--sql-max-bytes: expected a size of at least 1 byte, got {self.max_bytes!r}")
+
+    @property
+    def result_bytes(self) -> int:
+        """The byte budget of one result: `max_bytes`, at most a quarter of `memory_limit`."""
+        return min(size_bytes(self.max_bytes, "--sql-max-bytes"),
+                   size_bytes(self.memory_limit, "--sql-memory") // 4)
 
     @classmethod
     def from_env(cls, env=None) -> "SQLLimits":
@@ -58,6 +69,8 @@ class SQLLimits:
                 raise UsageError(f"{TIMEOUT_ENV}: expected seconds, got {env[TIMEOUT_ENV]!r}") from None
         if env.get(MEMORY_ENV):
             fields["memory_limit"] = env[MEMORY_ENV]
+        if env.get(MAX_BYTES_ENV):
+            fields["max_bytes"] = env[MAX_BYTES_ENV]
         return cls(**fields)
 
 
@@ -76,11 +89,17 @@ class SessionSQL:
 
     def query(self, sql: str) -> pa.Table:
         """At most `limits.rows` rows of a SELECT (`RefusedQuery` otherwise; `QueryTimeout` past the limit)."""
+        return self.fetch(sql).table
+
+    def fetch(self, sql: str) -> Fetched:
+        """`query`, and why the result was cut (`Fetched.cut`: past `limits.rows` rows or `limits.result_bytes`)."""
         import duckdb
 
         def run():
-            return self._box.query(sql, limit=self.limits.rows, timeout_s=self.limits.timeout_s,
-                                   raise_with=RAISE_WITH)
+            return self._box.fetch(sql, limit=self.limits.rows, timeout_s=self.limits.timeout_s,
+                                   raise_with=RAISE_WITH, max_bytes=self.limits.result_bytes,
+                                   memory=f"the SQL box's {self.limits.memory_limit} of memory (cos-ray dashboard "
+                                          f"--sql-memory)")
 
         try:
             return run()
@@ -132,7 +151,8 @@ class StoreConnection:
 
     def user_query(self, sql: str, limit: int = 10_000, timeout_s: float | None = SQLLimits.timeout_s) -> pa.Table:
         """A user's SELECT on the shared connection (`RefusedQuery` otherwise); the SQL box uses `sql_session`."""
-        return self._retrying(lambda: self._box.query(sql, limit=limit, timeout_s=timeout_s, raise_with=RAISE_WITH))
+        return self._retrying(lambda: self._box.query(sql, limit=limit, timeout_s=timeout_s, raise_with=RAISE_WITH,
+                                                      max_bytes=SQLLimits().result_bytes))
 
     def sql_session(self, limits: SQLLimits | None = None) -> SessionSQL:
         """A connection of its own for one browser session's SQL box."""

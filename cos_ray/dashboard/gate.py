@@ -25,6 +25,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "transfer-encoding", "upgrade", "content-length"}
 WS_OWN = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
           "sec-websocket-accept"}
+UNREACHABLE = "503: the dashboard's Streamlit is not answering (starting or stopping); try again in a moment.\n"
 REFUSED = ("403: this cos-ray dashboard needs its token. Open the URL `cos-ray dashboard` printed "
            "(http://HOST:PORT/?token=...), or send the header 'Authorization: token ...'.\n")
 
@@ -93,9 +94,12 @@ def make_app(gate: Gate, upstream: str):
             return response
         if not gate.allowed(request):
             return web.Response(status=403, text=REFUSED)
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await _websocket(request)
-        return await _http(request)
+        try:
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                return await _websocket(request)
+            return await _http(request)
+        except aiohttp.ClientConnectionError:  # Streamlit not listening yet (starting) or any more (stopping)
+            return web.Response(status=503, text=UNREACHABLE)
 
     def _forwarded_headers(request, drop: set) -> dict:
         return {key: value for key, value in request.headers.items() if key.lower() not in drop}

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from cos_ray.dashboard.compare import SCORE_KINDS, t_interval
+from cos_ray.dashboard.compare import SCORE_KINDS
+from cos_ray.dashboard.intervals import bounded_interval
 from cos_ray.dashboard.filters import RunFilter
 
 NOISE = {"noise_at_step": "step", "noise_at_frame": "frame"}  # method -> the parameter it is swept over
@@ -46,7 +47,7 @@ def any_probe(found: dict) -> bool:
 
 
 def _by_parameter(connection, where: RunFilter, methods: dict[str, str], kind: str) -> pa.Table:
-    """Per (method, position = the method's swept parameter): runs, mean score and its 95% t interval."""
+    """Per (method, position = the method's swept parameter): runs, mean score and its 95% interval (inside [0, 1])."""
     expr = SCORE_KINDS[kind]
     clause, values = where.where()
     cases = " ".join(f"WHEN '{method}' THEN TRY_CAST(json_extract_string(params, '$.{key}') AS INTEGER)"
@@ -57,7 +58,7 @@ def _by_parameter(connection, where: RunFilter, methods: dict[str, str], kind: s
         FROM runs WHERE ({clause}) AND method IN ({', '.join('?' * len(methods))}) AND {expr} IS NOT NULL
         GROUP BY ALL ORDER BY 1, 2""", [*values, *methods]).to_pylist()
     for row in rows:
-        row["ci_low"], row["ci_high"] = t_interval(row["mean"], row.pop("sd"), row["runs"])
+        row["ci_low"], row["ci_high"] = bounded_interval(row["mean"], row.pop("sd"), row["runs"])
     columns = ("method", "position", "runs", "mean", "ci_low", "ci_high")
     return pa.Table.from_pylist(rows) if rows else pa.table({c: pa.array([], pa.float64()) for c in columns})
 
@@ -89,7 +90,7 @@ def swap_outcomes(connection, where: RunFilter, kind: str = "score") -> pa.Table
                                    AND b.settings = s.settings
         GROUP BY ALL ORDER BY 2""", [*values, *base_values]).to_pylist()
     for row in rows:
-        row["ci_low"], row["ci_high"] = t_interval(row["mean"], row.pop("sd"), row["runs"])
+        row["ci_low"], row["ci_high"] = bounded_interval(row["mean"], row.pop("sd"), row["runs"])
     columns = ("method", "position", "runs", "mean", "a_alone", "b_alone", "ci_low", "ci_high")
     return pa.Table.from_pylist(rows) if rows else pa.table({c: pa.array([], pa.float64()) for c in columns})
 

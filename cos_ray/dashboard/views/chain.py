@@ -8,7 +8,7 @@ import streamlit as st
 
 from cos_ray.dashboard.chain import METRICS
 from cos_ray.dashboard.media import media_bytes
-from cos_ray.dashboard.views.common import cached
+from cos_ray.dashboard.views.common import cached, integer_axis
 
 NONE = "(none)"
 
@@ -22,7 +22,8 @@ def render(connection, where) -> None:
         st.info(f"no step has a {metric} among the filtered runs")
     else:
         frame = curves.to_pandas()
-        base = alt.Chart(frame).encode(x=alt.X("step:Q", title="denoising step"), color=alt.Color("method:N"))
+        base = alt.Chart(frame).encode(x=alt.X("step:Q", axis=integer_axis("denoising step")),
+                                       color=alt.Color("method:N"))
         band = base.mark_area(opacity=0.2).encode(y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
         line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["method", "step", "runs", "mean"])
         st.altair_chart(band + line, width="stretch")

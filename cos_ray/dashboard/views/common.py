@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 
+import altair as alt
 import streamlit as st
 
 from cos_ray.dashboard.connection import MissingStore, StoreConnection
@@ -76,3 +77,19 @@ def sidebar_filters(connection: StoreConnection) -> RunFilter:
                     params.append((key, tuple(chosen)))
     return RunFilter(tuple(sweeps), tuple(families), tuple(methods), tuple(statuses), tuple(params))
 
+
+
+def integer_axis(title: str) -> alt.Axis:
+    """An axis of whole numbers (steps, layers, frames): ticks 0, 1, 2, ..., never 0.5."""
+    return alt.Axis(title=title, format="d", tickMinStep=1)
+
+
+def label_axis() -> alt.Axis:
+    """An axis of setting names, shown whole (Vega-Lite cuts labels at 180 px by default)."""
+    return alt.Axis(title=None, labelLimit=0)
+
+
+def setting_column(labels) -> st.column_config.TextColumn:
+    """The `setting` column wide enough for its longest name (about 7 px a character), pinned on the left."""
+    longest = max((len(str(label)) for label in labels), default=10)
+    return st.column_config.TextColumn("setting", width=min(900, max(120, 7 * longest + 24)), pinned=True)

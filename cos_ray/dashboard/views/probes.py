@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 
 from cos_ray.dashboard.filters import setting_label
-from cos_ray.dashboard.views.common import cached
+from cos_ray.dashboard.views.common import cached, integer_axis
 
 
 def render(connection, where) -> None:
@@ -34,7 +34,7 @@ def render(connection, where) -> None:
 def _scores_by(connection, where, kind, references, name, title, axis) -> None:
     st.subheader(title)
     frame = cached(connection, f"probes.{name}", where, kind).to_pandas()
-    base = alt.Chart(frame).encode(x=alt.X("position:Q", title=axis), color="method:N")
+    base = alt.Chart(frame).encode(x=alt.X("position:Q", axis=integer_axis(axis)), color="method:N")
     chart = (base.mark_area(opacity=0.2).encode(y=alt.Y("ci_low:Q", title=f"mean {kind}"), y2="ci_high:Q")
              + base.mark_line(point=True).encode(y="mean:Q", tooltip=["method", "position", "runs", "mean"]))
     if references.num_rows:
@@ -54,7 +54,7 @@ def _cka(connection, where) -> None:
     layer = st.selectbox("State compared", layers, key="probe_cka_layer") if len(layers) > 1 else layers[0]
     shown = frame[frame["layer"] == layer]
     st.altair_chart(alt.Chart(shown).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="denoising step"), y=alt.Y("mean:Q", title="1 − CKA"), color="setting:N",
+        x=alt.X("step:Q", axis=integer_axis("denoising step")), y=alt.Y("mean:Q", title="1 − CKA"), color="setting:N",
         tooltip=["setting", "step", "runs", "mean"]), width="stretch")
 
 
