@@ -153,3 +153,40 @@ def test_a_dead_node_costs_seconds_and_the_sweep_says_what_it_lacks(two_nodes, t
     counts = run_sql(store, "select run_id, count(*) n, min(status) s from runs group by run_id").to_pylist()
     assert len(counts) == 16 and all(row["n"] == 1 and row["s"] == "ok" for row in counts), counts
     assert run_sql(store, "select status from sweeps").to_pylist() == [{"status": "done"}]
+
+
+def test_a_group_that_cannot_be_rebuilt_fails_the_units_left_at_once(ray_cluster, tiny_model, task, tmp_path):
+    """One group; its worker crashes mid-unit and its rebuild fails (`on_build` refuses it): the retry is not sent to
+    a dead slot nor left waiting, it fails with `NoGroupLeft` and the notices say what happened."""
+    from cos_ray.cluster import faults
+    from cos_ray.cluster.coordinator import Coordinator
+    from cos_ray.cluster.errors import GroupFailed, NoGroupLeft
+    from cos_ray.cluster.waits import Timeouts
+    from cos_ray.sampler import default_settings
+    from cos_ray.spec.unit import Unit
+
+    built, notices = [], []
+
+    def refuse_rebuilds(group):
+        built.append(group.name)
+        if len(built) > 1:
+            raise RuntimeError("no room for a rebuild (injected)")
+
+    timeouts = Timeouts(start=120, load=240, join=60, collective=15, unit=150, control=30)
+    unit = Unit(task, default_settings("tiny-a14b").replace(steps=4, frames=5), (3,), layout=(1,))
+    with Coordinator("tiny", (1,), device="cpu", timeouts=timeouts, on_build=refuse_rebuilds,
+                     on_notice=notices.append) as coordinator:
+        faults.inject(coordinator.groups[0], 0, faults.ExitAt(step=1))
+        start = time.monotonic()
+        outcome = coordinator.run_with_retries(unit, retries=2)
+        elapsed = time.monotonic() - start
+        assert not outcome.ok and isinstance(outcome.error, NoGroupLeft), outcome.error
+        assert [type(attempt.error) for attempt in outcome.attempts] == [GroupFailed, NoGroupLeft]  # not retried
+        assert "no worker group left: all 1 failed and could not be rebuilt" in str(outcome.error)
+        assert "no room for a rebuild (injected)" in str(outcome.error)
+        assert elapsed < 90, elapsed  # a rebuild's load, never a placement timeout
+        again = coordinator.run_with_retries(unit, retries=2)  # the next unit: at once, same reason
+        assert isinstance(again.error, NoGroupLeft) and again.seconds < 5
+    assert len(built) == 2
+    assert any("is down; rebuilding it in the background while 0 live group(s) go on" in text for text in notices)
+    assert any("could not be rebuilt (RuntimeError: no room for a rebuild (injected))" in text for text in notices)
