@@ -40,7 +40,8 @@ class Coordinator:
     def __init__(self, model: str, layout=(1,), *, groups: int = 1, device: str | None = None,
                  lora: dict | None = None, offload: bool = False, experts: dict | None = None,
                  cpus_per_worker: float = 0.5, gpus_per_worker: float = 0,
-                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None, on_notice=None):
+                 timeouts: Timeouts = Timeouts(), ray_address: str | None = None, on_build=None, on_notice=None,
+                 parallel: dict | None = None):
         """`on_build(group)` is called with each group once built (its models loaded), before it runs anything - the
         first groups and every group rebuilt after a failure (fault drills, warm-ups). `on_notice(text)` tells the
         user about groups lost and rebuilt, and placements the cluster cannot give (default: a line on stderr)."""
@@ -54,7 +55,8 @@ class Coordinator:
         self.workers = len(self.layout)
         self.model, self.device, self.lora, self.offload, self.timeouts = model, device, lora, offload, timeouts
         self.experts = experts  # ComfyUI single-file experts over `model` as the base directory
-        self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+        self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, parallel=parallel)
+        self.ranks_per_replica = int((parallel or {}).get("ulysses", 1))  # `layout` counts replicas of K workers
         connect(ray_address)  # `ray_address`, else $RAY_ADDRESS, else a fresh local cluster (see connect.py)
         self._groups = [None] * groups
         self._free = list(range(groups))  # live groups, idle; a busy one is out of it, a dead one is out for good
@@ -85,7 +87,7 @@ class Coordinator:
                 raise UsageError("this coordinator was shut down; create a new one")
             self._built += 1
             name = f"group-{index}.{self._built}"
-        group = WorkerGroup(self.workers, self.model, device=self.device, lora=self.lora, offload=self.offload,
+        group = WorkerGroup(self.workers * self.ranks_per_replica, self.model, device=self.device, lora=self.lora, offload=self.offload,
                             experts=self.experts, timeouts=self.timeouts, name=name, stop=self._stop,
                             on_slow=lambda: self.on_notice(self._waiting_for_placement(name)), **self.resources)
         if self.on_build is not None:
@@ -142,29 +144,47 @@ class Coordinator:
 
     def _acquire(self) -> int:
         """A live, idle group's index. Dead slots are never handed out: asking starts their rebuild in the background
-        and takes a live group if one is idle, else waits for the first one freed or rebuilt. A group is busy for one
-        unit at most and a rebuild takes a placement and a load at most, so a longer wait means a caller never
-        released its group. Raises `NoGroupLeft` when no group is live and none is being rebuilt."""
+        and takes a live group if one is idle, else waits for the first one freed or rebuilt; an idle group whose
+        placement lost its node is torn down here, before a unit is sent to it. A group is busy for one unit at most and
+        a rebuild takes a placement and a load at most, so a longer wait means a caller never released its group.
+        Raises `NoGroupLeft` when no group is live and none is being rebuilt."""
         import time
 
+        from cos_ray.cluster.capacity import on_dead_node
         from cos_ray.cluster.errors import NoGroupLeft
-        from cos_ray.cluster.waits import CHECK, WaitTimeout
+        from cos_ray.cluster.waits import CHECK
 
         limit = self.timeouts.start + self.timeouts.load + self.timeouts.unit
         deadline = time.monotonic() + limit
+        while True:
+            index, lost = self._next_idle(deadline, limit)
+            if index is None:
+                raise NoGroupLeft(f"no worker group left: all {len(self._groups)} failed and could not be rebuilt "
+                                  f"({lost}); {self._cluster_now()}; {CHECK}")
+            group = self._groups[index]
+            if group.placement is None or not on_dead_node(group.placement):  # Ray asked outside the lock
+                return index
+            self.on_notice(f"{group.name} was on a node that died; tearing it down")
+            group.shutdown()
+            self._release(index)  # dead: its slot is rebuilt by the next turn
+
+    def _next_idle(self, deadline: float, limit: float) -> tuple[int | None, str]:
+        """(an idle live group's index, marked busy, ""), or (None, the lost slots' reasons) when none is left."""
+        import time
+
+        from cos_ray.cluster.waits import CHECK, WaitTimeout
+
         with self._lock:
             while True:
                 if self._closed:
                     raise UsageError("this coordinator was shut down; create a new one")
                 self._rebuild_dead_slots()
-                index = self._idle_live_group()
-                if index is not None:
+                if self._free:
+                    index = self._free.pop(0)
                     self._busy.add(index)
-                    return index
+                    return index, ""
                 if not self._busy and not self._rebuilding:
-                    reasons = "; ".join(f"group {index}: {_first_line(err)}" for index, err in self._lost.items())
-                    raise NoGroupLeft(f"no worker group left: all {len(self._groups)} failed and could not be "
-                                      f"rebuilt ({reasons}); {self._cluster_now()}; {CHECK}")
+                    return None, "; ".join(f"group {index}: {_first_line(err)}" for index, err in self._lost.items())
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WaitTimeout(f"no worker group of {len(self._groups)} became free within {limit:g} s "
@@ -182,22 +202,6 @@ class Coordinator:
             self._lock.notify_all()
 
     # -- rebuilds (under the lock) ---------------------------------------------------------------------------------
-    def _idle_live_group(self) -> int | None:
-        """The first idle group whose node is alive; one on a node that died is torn down (its slot rebuilt) here,
-        before a unit is sent to it."""
-        from cos_ray.cluster.capacity import on_dead_node
-
-        while self._free:
-            index = self._free.pop(0)
-            group = self._groups[index]
-            if group is not None and group.placement is not None and on_dead_node(group.placement):
-                self.on_notice(f"{group.name} was on a node that died; tearing it down")
-                group.shutdown()
-                self._rebuild_dead_slots()
-                continue
-            return index
-        return None
-
     def _rebuild_dead_slots(self) -> None:
         """Start a background rebuild of every slot whose group is dead, unless it is in use (its holder has not
         released it yet), being rebuilt, or lost."""
