@@ -31,15 +31,19 @@ def sql(query, out, fmt, timeout):
               help="Vacuum files removed longer ago than this (default: the tables' retention, 7 days; shorter "
                    "is refused).")
 @click.option("--no-vacuum", is_flag=True, help="Compact only; delete no file.")
+@click.option("--lease-s", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              envvar="COS_RAY_COMPACT_LEASE_S", show_envvar=True,
+              help="Each table's compaction lease (renewed while compacting): a killed compaction blocks others "
+                   "this long at most; one paused past it commits nothing.")
 @reports_errors
-def compact(out, retain_hours, no_vacuum):
+def compact(out, retain_hours, no_vacuum, lease_s):
     """Compact the store's Delta tables (optimize) and vacuum old files; safe while sweeps write and readers read."""
     from cos_ray.errors import UsageError
     from cos_ray.store.compact import compact_store
     from cos_ray.store.location import Store
 
     store = _existing(Store(out), UsageError)
-    for result in compact_store(store, vacuum=not no_vacuum, retention_hours=retain_hours):
+    for result in compact_store(store, vacuum=not no_vacuum, retention_hours=retain_hours, lease_s=lease_s):
         vacuumed = f", {result.vacuumed} old file(s) vacuumed" if result.vacuumed else ""
         if result.skipped:
             click.echo(f"{result.table}: another compaction held the table's lease for 5 minutes: skipped")
@@ -64,10 +68,12 @@ def store_group() -> None:
 @store_group.command()
 @click.option("--out", default="./results", show_default=True, help="Results store (path or URI).")
 @click.option("--repair", is_flag=True, help="Set the damaged files aside (under _damaged/) so the tables read "
-                                             "again; the lost units are rerun by the next submission.")
+                                             "again; the lost units are rerun by the next submission. Duplicated "
+                                             "keys: keep one row per key (the copy in the data file added last).")
 @reports_errors
 def check(out, repair):
-    """Read every log entry and data file of every table; list each unreadable one and what is lost (exit 1)."""
+    """Read every log entry and data file of every table, count duplicated keys; list each unreadable file and
+    what is lost, and each table whose keys are not unique (exit 1)."""
     from cos_ray.errors import UsageError
     from cos_ray.store.damage import check_store, set_aside
     from cos_ray.store.location import Store
@@ -77,7 +83,7 @@ def check(out, repair):
     for damage in damages:
         click.echo(damage.describe())
     if not damages:
-        click.echo(f"store {store.uri}: every log entry and data file reads")
+        click.echo(f"store {store.uri}: every log entry and data file reads, each key once")
         return
     if repair:
         for line in set_aside(store, damages):

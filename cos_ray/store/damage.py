@@ -2,10 +2,11 @@
 
 `check_store` reads every log entry after the newest checkpoint (and that checkpoint), and every data file of each
 table's current version, and lists each unreadable one with its table, version and what is lost (row counts and
-unit ids from the log's statistics). `damaged_error` turns a failed read into one error naming them. `set_aside`
+unit ids from the log's statistics), then counts each readable table's duplicated keys (`duplicates`: each key must
+be in a table once; a double compaction once broke that). `damaged_error` turns a failed read into one error naming them. `set_aside`
 (`cos-ray store check --repair`, and every resume) moves the damaged files under `_damaged/` and commits their
 removal, so the tables are readable again and the units whose rows were lost are no longer done - the next
-submission reruns them instead of trusting them.
+submission reruns them instead of trusting them; a table's duplicated keys are rewritten to one row per key.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ class Damage:
     table: str
     version: int | None  # the log version that added the file (data) or the broken log entry's version (log)
     file: str            # store-relative path
-    kind: str            # data | missing | log
+    kind: str            # data | missing | log | duplicate
     problem: str
     lost: str            # what cannot be read because of it
     units: tuple[str, str] | None = None  # (min, max) unit id of the lost rows, from the log's statistics
 
     def describe(self) -> str:
         version = "" if self.version is None else f" version {self.version}"
+        if self.kind == "duplicate":
+            return f"table {self.table}{version}: {self.problem}; {self.lost}"
         return f"table {self.table}{version}: {self.file} is unreadable ({self.problem}); lost: {self.lost}"
 
 
@@ -168,21 +171,39 @@ def check_data(store: Store, table: str) -> list[Damage]:
     return damages
 
 
-def check_store(store: Store, tables=None) -> list[Damage]:
-    """Every unreadable log entry and data file of the store's tables (all, or `tables`)."""
+def check_store(store: Store, tables=None, duplicates: bool = True) -> list[Damage]:
+    """Every unreadable log entry and data file of the store's tables (all, or `tables`), and (`duplicates`) the
+    duplicated keys of each table that reads."""
     damages = []
     for table in tables or TABLES:
         if not store.has_table(table):
             continue
-        log = check_log(store, table)
-        damages.extend(log if log else check_data(store, table))
+        found = check_log(store, table) or check_data(store, table)
+        damages.extend(found)
+        if duplicates and not found:
+            damages.extend(check_duplicates(store, table))
     return damages
+
+
+def check_duplicates(store: Store, table: str) -> list[Damage]:
+    """The table's keys held by more than one row, as one Damage (kind `duplicate`)."""
+    from cos_ray.store.duplicates import duplicate_keys
+
+    found = duplicate_keys(store, table)
+    if found is None:
+        return []
+    key = ", ".join(found.key)
+    return [Damage(table, found.version, table, "duplicate",
+                   f"{found.keys} key(s) ({key}) held by more than one row ({found.rows} rows for them, "
+                   f"{found.rows - found.keys} extra)",
+                   f"each key must be in the table once (`cos-ray store check --repair` keeps one row per key: the "
+                   f"copy in the data file added last)")]
 
 
 def damaged_error(store: Store, tables, err: BaseException) -> CosRayError:
     """The error to raise for a read of `tables` that failed with `err`: DamagedStore naming every unreadable file,
     or (nothing found damaged) a plain error with the reader's message."""
-    damages = check_store(store, tables)
+    damages = check_store(store, tables, duplicates=False)
     if damages:
         return DamagedStore(f"store {store.uri} is damaged: " + "; ".join(d.describe() for d in damages)
                             + f" (list everything: `cos-ray store check --out {store.uri}`; a resubmission sets "
@@ -196,13 +217,19 @@ def set_aside(store: Store, damages: list[Damage]) -> list[str]:
     A damaged log entry at version v: entries v and later (and checkpoints from v on) are moved aside, so the table
     reads as of version v-1; their units' rows are gone, so those units are no longer done. A damaged data file:
     moved aside and removed from the table (delta-rs `repair`). Units whose steps or layers were in a damaged file
-    lose their runs rows too, so that a resume reruns them whole. Returns what was done, one line each.
+    lose their runs rows too, so that a resume reruns them whole. Duplicated keys: one row per key kept
+    (`duplicates.keep_one_per_key`). Returns what was done, one line each.
     """
     from deltalake import DeltaTable
+
+    from cos_ray.store.duplicates import keep_one_per_key
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     done, repaired, lost_units = [], set(), {}
     for damage in damages:
+        if damage.kind == "duplicate":
+            done.append(keep_one_per_key(store, damage.table))
+            continue
         target = store.path(DAMAGED, stamp, damage.file)
         store.fs.create_dir(target.rpartition("/")[0], recursive=True)
         if damage.kind == "log":
