@@ -4,7 +4,10 @@ Every driver (a sweep, `cos-ray generate --workers`, `cos-ray verify`, the coord
 `connect`, so they all see the same options: no dashboard for an embedded cluster, no worker logs streamed to the
 driver (errors name the workers' log files instead, see `waits.CHECK`), Ray's logging setup left alone, and this
 process's own SIGTERM handler kept (`ray.init` installs one that logs and dies, which would skip the sweep's
-"interrupted" record). A process already connected is left as it is: tests connect once per session.
+"interrupted" record). A process without a handler of its own gets one that exits (143) through Python's shutdown
+rather than Ray's (a stack dump and an abort): `atexit` then runs `ray.shutdown`, which stops an embedded cluster's
+processes (GCS, raylet, agents, workers), so SIGTERM, like Ctrl-C, leaves nothing running. A process already
+connected is left as it is: tests connect once per session.
 
 `address="local"` (what an unset address means here) always starts a fresh cluster, never joins one that happens to
 run on this machine: a sweep run without an address must not land on somebody else's cluster.
@@ -34,8 +37,14 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
         ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
     else:
         ray.init(address=address, **options)
-    if callable(on_term) and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_term)  # keep ours (see the module's docstring)
+    if threading.current_thread() is threading.main_thread():  # keep ours, else exit cleanly (the docstring)
+        kept = callable(on_term) or on_term == signal.SIG_IGN
+        signal.signal(signal.SIGTERM, on_term if kept else _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum, _frame) -> None:
+    """SIGTERM in a process with no handler of its own: unwind and exit 128 + 15, running `atexit` (ray.shutdown)."""
+    raise SystemExit(128 + signum)
 
 
 class _TokenNotice(logging.Filter):
