@@ -33,6 +33,8 @@ class SeedWorker:
         self.state = {}  # free room for code sent with `execute` (benchmarks, probes)
         self.shard = []  # devices each expert is sharded over (several GPUs), else empty
         self.interventions = []  # added to every run of this worker: fault drills (see faults.py), debugging probes
+        self.mesh = None  # the group's DeviceMesh (seed, ring, ulysses) once a parallel layout shards the model
+        self.seed_groups = {}  # replicas used by a unit -> this rank's seed-axis group among them
 
     # -- model ---------------------------------------------------------------------------------------------------
     def load(self, model: str, device: str | None = None, lora: dict | None = None, shard: list | None = None,
@@ -97,10 +99,33 @@ class SeedWorker:
         self.rendezvous = Rendezvous(ray.util.get_node_ip_address(), world_size, timeout_s)
         return self.rendezvous.address
 
+    def join_mesh(self, rank: int, world: int, address: str, parallel: dict, timeout_s: float) -> int:
+        """Join the whole group as rank `rank` of `world`, build the mesh (seed, ring, ulysses) and shard the loaded
+        model over it (`cos_ray.engine.parallel`): once per loaded model - the shards are bound to this group."""
+        from cos_ray.cluster.collective import backend_for, join_process_group
+        from cos_ray.engine import parallel as engine_parallel
+
+        layout = engine_parallel.ParallelLayout(**parallel)
+        store = self.rendezvous.store if rank == 0 else None
+        join_process_group(address, rank, world, backend_for(self.device), timeout_s, store=store,
+                           device=self.collective_device())
+        self.mesh = engine_parallel.device_mesh(layout, "cuda" if self.device.startswith("cuda") else "cpu")
+        engine_parallel.apply_layout(self.model.experts(), layout, self.mesh)
+        self.seed_groups = engine_parallel.seed_groups(self.mesh)
+        self.rank = engine_parallel.seed_rank(self.mesh)
+        return rank
+
     def join(self, counts: list[int], rank: int, address: str | None, timeout_s: float, collective_s: float) -> int:
-        """Become rank `rank` of a group whose ranks hold `counts` seeds; a one-worker group needs no process group."""
+        """Become rank `rank` of a group whose ranks hold `counts` seeds; a one-worker group needs no process group.
+        On a mesh, `rank` is this worker's replica and the process group stays: the merge runs over the seed axis
+        of the first `len(counts)` replicas."""
         from cos_ray.cluster.collective import DistributedSeeds, backend_for, join_process_group, leave_process_group
 
+        if self.mesh is not None:
+            self.counts, self.rank = list(counts), rank
+            self.seeds = None if len(counts) == 1 else DistributedSeeds(
+                counts, rank, collective_s, device=self.collective_device(), group=self.seed_groups[len(counts)])
+            return rank
         leave_process_group()  # a worker is in one group at a time (the store of the new one is kept)
         self.seeds = None
         self.counts, self.rank = list(counts), rank
@@ -115,6 +140,9 @@ class SeedWorker:
         """Leave the current group (idempotent)."""
         from cos_ray.cluster.collective import leave_process_group
 
+        if self.mesh is not None:  # the model is sharded over the mesh's group: it lives as long as the worker
+            self.seeds = self.counts = None
+            return
         leave_process_group()
         self.seeds = self.counts = self.rendezvous = None
         self.rank = 0

@@ -21,64 +21,16 @@ the transformer (latents, scheduler, x̂0, VAE) sees the gathered tensors, the s
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
-
 from diffusers.hooks.hooks import HookRegistry, ModelHook
 
+from cos_ray.engine.parallel_layout import ParallelLayout, layout_problems
 from cos_ray.errors import UsageError
+
+__all__ = ["ParallelLayout", "apply_layout", "device_mesh", "gather_sequence", "layout_problems", "local_tokens",
+           "seed_group", "seed_rank"]
 
 AXES = ("seed", "ring", "ulysses")
 TOKEN_CHECK = "cos_ray.parallel.tokens"
-
-
-@dataclass(frozen=True)
-class ParallelLayout:
-    """How the ranks of one replica share a model: `ulysses` ranks split the sequence; `fsdp` shards the weights
-    over them as well; `cfg` would run the cond and uncond passes on two rank sets (not implemented yet)."""
-
-    ulysses: int = 1
-    fsdp: bool = False
-    cfg: bool = False
-    field: str = "model.parallel"  # the name errors use
-
-    def __post_init__(self):
-        if not isinstance(self.ulysses, int) or isinstance(self.ulysses, bool) or self.ulysses < 1:
-            raise UsageError(f"{self.field}.ulysses: expected an integer >= 1 (ranks per replica), got {self.ulysses!r}")
-        if not isinstance(self.fsdp, bool) or not isinstance(self.cfg, bool):
-            raise UsageError(f"{self.field}: fsdp and cfg are true or false, got fsdp={self.fsdp!r}, cfg={self.cfg!r}")
-        if self.cfg:
-            raise UsageError(f"{self.field}.cfg: CFG-parallel (cond and uncond on two rank sets) is not implemented "
-                             "yet; set cfg: false (Ulysses and FSDP are)")
-        if self.fsdp and self.ulysses < 2:
-            raise UsageError(f"{self.field}.fsdp: shards the weights over a replica's ranks, so it needs ulysses >= 2 "
-                             f"(got ulysses {self.ulysses}); one rank per replica holds the whole model")
-
-    @property
-    def ranks_per_replica(self) -> int:
-        return self.ulysses
-
-    @property
-    def active(self) -> bool:
-        return self.ulysses > 1
-
-    def describe(self) -> str:
-        if not self.active:
-            return "one replica per rank"
-        return f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "")
-
-
-def layout_problems(layout: ParallelLayout, heads: int, tokens: int | None = None) -> list[str]:
-    """Why `layout` cannot run a transformer of `heads` attention heads on `tokens` tokens (no torch needed)."""
-    problems = []
-    k = layout.ulysses
-    if heads % k:
-        divisors = [d for d in range(1, heads + 1) if heads % d == 0]
-        problems.append(f"ulysses {k} does not divide the model's {heads} attention heads (Ulysses gives each rank "
-                        f"whole heads); use one of {divisors}")
-    if tokens is not None and tokens % k:
-        problems.append(f"ulysses {k} does not divide the {tokens:,} tokens of a forward pass (latent frames x "
-                        f"patches); change the frames or the size, or use a K that divides {tokens}")
-    return problems
 
 
 def device_mesh(layout: ParallelLayout, device_type: str = "cpu"):
@@ -98,6 +50,25 @@ def device_mesh(layout: ParallelLayout, device_type: str = "cpu"):
 def seed_group(mesh):
     """The process group of this rank's seed axis: the ranks holding the same sequence shard of other seeds."""
     return mesh["seed"].get_group()
+
+
+def seed_groups(mesh) -> dict:
+    """{n: the seed-axis group of this rank's shard over the first n replicas}, for n = 2..replicas: a unit whose
+    seeds fill only some replicas merges among those. Built once, collectively (every rank calls `new_group` for
+    every group, in the same order); n = all replicas is the mesh's own seed axis."""
+    import torch.distributed as dist
+
+    replicas, ranks_per_replica = mesh["seed"].size(), mesh["ulysses"].size()
+    shard = mesh["ulysses"].get_local_rank()
+    found = {}
+    for count in range(2, replicas):
+        for position in range(ranks_per_replica):
+            group = dist.new_group([replica * ranks_per_replica + position for replica in range(count)])
+            if position == shard:
+                found[count] = group
+    if replicas > 1:
+        found[replicas] = seed_group(mesh)
+    return found
 
 
 def seed_rank(mesh) -> int:

@@ -32,6 +32,9 @@ class ModelSpec(SpecNode):
     # {high: file, low: file}: ComfyUI-style single-file experts; `name` is then the base directory (T5, VAE, tokenizer)
     experts: dict[str, str] | None = None
     offload: bool = False  # one GPU per worker: keep only the running component on it (the idle expert on CPU)
+    # {ulysses: K, fsdp: true|false, cfg: false}: each worker (replica) is K actors of `gpus_per_worker` GPUs that
+    # split every forward's tokens (Ulysses) and, with fsdp, shard the weights (see cos_ray.engine.parallel)
+    parallel: dict[str, int | bool] | None = None
 
     @classmethod
     def shorthand(cls, raw):
@@ -60,6 +63,42 @@ class ModelSpec(SpecNode):
                 yield f"experts.{name}", "expected an expert (high, low, transformer, transformer_2)"
         if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
             yield "gpu_memory_gib", f"expected a positive number of GiB, got {self.gpu_memory_gib}"
+        if self.parallel is not None:
+            yield from self._parallel_problems()
+
+    def layout(self):
+        """The `ParallelLayout` of `parallel` (one rank per replica when unset)."""
+        from cos_ray.engine.parallel_layout import as_layout
+
+        return as_layout(self.parallel, field="parallel")
+
+    def _parallel_problems(self):
+        try:
+            layout = self.layout()
+        except UsageError as err:
+            field, _, message = str(err).partition(": ")
+            yield field, message
+            return
+        if not layout.active:
+            return
+        if self.offload:
+            yield "parallel", "expected offload: false (a replica's ranks share the model instead of offloading it)"
+        if self.gpus_per_worker > 1:
+            yield "parallel", (f"expected gpus_per_worker 0 or 1 with ulysses {layout.ulysses}: a replica is "
+                               f"{layout.ulysses} workers of one GPU each (device maps are not combined with it)")
+        try:
+            heads = transformer_config(self.name).get("num_attention_heads")
+        except UsageError:
+            return  # model.name reports it
+        if isinstance(heads, int):
+            from cos_ray.engine.parallel_layout import layout_problems
+
+            for problem in layout_problems(layout, heads):
+                yield "parallel.ulysses", problem
+
+    def ranks_per_replica(self) -> int:
+        """Ray actors per worker (replica): `parallel.ulysses`, else 1."""
+        return (self.parallel or {}).get("ulysses", 1) if isinstance(self.parallel, dict) else 1
 
     def experts_files(self) -> dict[str, str] | None:
         """{transformer: file, transformer_2: file} of single-file experts (aliases resolved), or None."""
