@@ -36,6 +36,9 @@ from cos_ray.staging import check_target, staged_folder
 @click.option("--x0-every", type=int, help="Record x̂0 every K steps and decode it into a filmstrip.")
 @click.option("--workers", type=int,
               help="Spread the seeds over N Ray workers, merged across them ($RAY_ADDRESS, else a local cluster).")
+@click.option("--ulysses", type=int,
+              help="Each worker is K Ray actors splitting every forward's tokens (Ulysses sequence parallelism).")
+@click.option("--fsdp", is_flag=True, help="With --ulysses: also shard the weights over the K actors (FSDP2).")
 @click.option("--lora-high", type=click.Path(path_type=Path),
               help="LoRA of the high-noise expert (transformer); any convention: diffusers, DiffSynth, Kohya, ComfyUI.")
 @click.option("--lora-low", type=click.Path(path_type=Path), help="LoRA of the low-noise expert (transformer_2).")
@@ -51,8 +54,8 @@ from cos_ray.staging import check_target, staged_folder
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out whole (once the new run is written).")
 @reports_errors
 def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler,
-             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, lora_high, lora_low,
-             lora_single, lora_scale, fuse_lora, expert_high, expert_low, out, overwrite):
+             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, ulysses, fsdp, lora_high,
+             lora_low, lora_single, lora_scale, fuse_lora, expert_high, expert_low, out, overwrite):
     """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
     from cos_ray.engine.records import X0Config
     from cos_ray.errors import UsageError
@@ -69,6 +72,13 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
         raise UsageError("--lora and --lora-high both name the first transformer's LoRA; give one")
     experts = {key: value for key, value in (("transformer", expert_high), ("transformer_2", expert_low))
                if value is not None}
+    parallel = None
+    if ulysses is not None or fsdp:
+        from cos_ray.engine.parallel_layout import as_layout
+
+        parallel = {"ulysses": 1 if ulysses is None else ulysses, "fsdp": fsdp}
+        as_layout(parallel, field="--ulysses/--fsdp")  # refuses K < 1, or --fsdp without K >= 2
+        workers = workers or 1  # a parallel layout runs on Ray: K actors per worker
     if workers is not None and (lora or experts):
         raise UsageError("--lora*/--expert-* with --workers: put them in a sweep spec (model.lora) instead")
     if lora:
@@ -92,7 +102,7 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
 
         with staged_folder(out, overwrite) as staging:
             videos = generate_on_ray(model_name, task, settings, seed, staging, workers=workers, ensemble=ensemble,
-                                     x0=x0)
+                                     x0=x0, parallel=parallel)
     else:
         from cos_ray.videos import generate as run
         from cos_ray.model.loader import load_pipeline

@@ -87,7 +87,8 @@ class Coordinator:
                 raise UsageError("this coordinator was shut down; create a new one")
             self._built += 1
             name = f"group-{index}.{self._built}"
-        group = WorkerGroup(self.workers * self.ranks_per_replica, self.model, device=self.device, lora=self.lora, offload=self.offload,
+        group = WorkerGroup(self.workers * self.ranks_per_replica, self.model, device=self.device, lora=self.lora,
+                            offload=self.offload,
                             experts=self.experts, timeouts=self.timeouts, name=name, stop=self._stop,
                             on_slow=lambda: self.on_notice(self._waiting_for_placement(name)), **self.resources)
         if self.on_build is not None:

@@ -35,9 +35,11 @@ class WorkerGroup:
     def __init__(self, size: int, model: str | None, *, device: str | None = None, lora: dict | None = None,
                  offload: bool = False, experts: dict | None = None, cpus_per_worker: float = 0.5,
                  gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
-                 name: str = "group", stop=None, on_slow=None):
+                 name: str = "group", stop=None, on_slow=None, parallel: dict | None = None):
         """`stop` (a `threading.Event`): give up waiting for the placement once set (the owner shut down);
-        `on_slow()`: called once if the placement is not ready within `waits.NOTICE_S` (the cluster lacks resources)."""
+        `on_slow()`: called once if the placement is not ready within `waits.NOTICE_S` (the cluster lacks resources).
+        `parallel` ({ulysses: K, fsdp: bool}): every K consecutive workers hold one replica of the model, sharded over
+        one mesh of all `size` workers built once after loading (`_form_mesh`); layouts then count replicas."""
         import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -45,6 +47,8 @@ class WorkerGroup:
         from cos_ray.cluster.worker import SeedWorker
 
         self.size, self.name, self.timeouts = size, name, timeouts
+        self.parallel = dict(parallel) if parallel else None
+        self.ranks_per_replica = int(self.parallel.get("ulysses", 1)) if self.parallel else 1
         self.layout = None  # seeds per worker of the process group the workers are in now
         self.workers = []
         self.info: list[WorkerInfo] = []  # per worker, in rank order
@@ -65,6 +69,8 @@ class WorkerGroup:
             if model is not None:
                 self.info = self._call("load", [(model, device, lora)] * size, timeouts.load,
                                        f"loading {model} on {size} worker(s)", offload=offload, experts=experts)
+                if self.parallel:
+                    self._form_mesh()
             else:
                 self.info = self._call("describe", [()] * size, timeouts.start, "starting workers")
         except BaseException:
@@ -76,9 +82,34 @@ class WorkerGroup:
         return self._call("describe", [()] * self.size, self.timeouts.control, "describing the workers")
 
     # -- process group -------------------------------------------------------------------------------------------
+    @property
+    def replicas(self) -> int:
+        """Copies of the model the group holds: its workers, or its workers / K with a parallel layout."""
+        return self.size // self.ranks_per_replica
+
+    def _form_mesh(self) -> None:
+        """All workers into one process group and one mesh (seed, ring, ulysses); each shards its model over it."""
+        [address] = self._call("open_store", [(self.size, self.timeouts.join)], self.timeouts.join,
+                               "opening the mesh's store on rank 0")
+        self._call("join_mesh", [(rank, self.size, address, self.parallel, self.timeouts.join)
+                                 for rank in range(self.size)],
+                   self.timeouts.load, f"building the mesh of {self.size} worker(s) ({self.parallel}) at {address}")
+
     def form(self, layout: tuple[int, ...]) -> None:
-        """Join the first `len(layout)` workers into one process group (kept while the layout stays the same)."""
+        """Join the first `len(layout)` workers into one process group (kept while the layout stays the same). With
+        a parallel layout the mesh stays: the first `len(layout)` replicas (all their ranks) merge over its seed
+        axis."""
         if self.layout == tuple(layout):
+            return
+        if self.parallel:
+            if len(layout) > self.replicas:
+                raise UsageError(f"{self.name}: layout {list(layout)} needs {len(layout)} replicas; the group holds "
+                                 f"{self.replicas} ({self.size} workers, {self.ranks_per_replica} per replica)")
+            k = self.ranks_per_replica
+            self._call("join", [(list(layout), index // k, None, self.timeouts.join, self.timeouts.collective)
+                                for index in range(len(layout) * k)],
+                       self.timeouts.control, f"seeds {list(layout)} over {len(layout)} replica(s)")
+            self.layout = tuple(layout)
             return
         self._call("leave", [()] * self.size, self.timeouts.control, "leaving the previous group")
         self.layout = None
@@ -96,11 +127,12 @@ class WorkerGroup:
         """Run a resolved, loaded `Unit` (explicit layout, task read) in lockstep; members in member order. Raises on
         any failure (see `_collect`)."""
         self.form(unit.layout)
-        slices = split_seeds(list(unit.seeds), unit.layout)
+        k = self.ranks_per_replica  # every rank of a replica runs its seeds; its first rank's members are kept
+        slices = [seeds for seeds in split_seeds(list(unit.seeds), unit.layout) for _ in range(k)]
         parts = self._call("run", [(unit.task, unit.settings, seeds, unit.ensemble, unit.x0, unit.program)
                                    for seeds in slices],
                            self.timeouts.unit, f"unit {unit.task.task_id} seeds {list(unit.seeds)}")
-        return [member for part in parts for member in part]
+        return [member for part in parts[::k] for member in part]
 
     def execute(self, fn, *args, members: int | None = None, timeout: float | None = None, **kwargs) -> list:
         """`fn(worker, *args, **kwargs)` on the first `members` workers (all by default), in lockstep."""

@@ -15,8 +15,10 @@ from cos_ray.spec.layout import even_layout
 
 
 def generate_on_ray(model: str, task, settings, seed: int, out: Path, *, workers: int, ensemble=None, x0=None,
-                    device: str | None = None, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts()) -> list[Path]:
-    """Run seed `seed` (or the ensemble's members seed..seed+N-1) spread evenly over `workers` workers."""
+                    device: str | None = None, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
+                    parallel: dict | None = None) -> list[Path]:
+    """Run seed `seed` (or the ensemble's members seed..seed+N-1) spread evenly over `workers` workers (replicas of
+    `parallel.ulysses` actors each with a parallel layout)."""
     from cos_ray.cluster.coordinator import Coordinator
     from cos_ray.videos import write_members
     from cos_ray.media import write_json
@@ -29,11 +31,14 @@ def generate_on_ray(model: str, task, settings, seed: int, out: Path, *, workers
     from cos_ray.cluster.connect import connect
 
     connect()
-    with Coordinator(model, layout, device=device, gpus_per_worker=gpus_per_worker, timeouts=timeouts) as coordinator:
+    with Coordinator(model, layout, device=device, gpus_per_worker=gpus_per_worker, timeouts=timeouts,
+                     parallel=parallel) as coordinator:
         members = coordinator.run_unit(task, settings, seeds, ensemble=ensemble, x0=x0, layout=layout)
         group = coordinator.groups[0]
         [record] = group.execute(_run_record, task, settings, seeds, ensemble, members=1, timeout=timeouts.control)
         record["workers"] = {"layout": list(layout), "info": [info.as_dict() for info in group.info]}
+        if parallel:
+            record["workers"]["parallel"] = dict(parallel)
     videos = write_members(members, out, settings.fps)
     write_json(out / "settings.json", record)
     return videos

@@ -172,11 +172,12 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
 
     connect()
     model = spec.model
-    groups = min(len(units), model.groups or fit_groups(model.workers, model.gpus_per_worker))
+    actors = model.workers * model.ranks_per_replica()  # a worker of a parallel layout is K actors
+    groups = min(len(units), model.groups or fit_groups(actors, model.gpus_per_worker))
     progress.note(f"starting {groups} worker group(s) of {model.workers} worker(s), each loading {model.name}")
     coordinator = Coordinator(model.name, (1,) * model.workers, groups=groups, lora=model.lora, offload=model.offload,
                               experts=model.experts_files(),
-                              gpus_per_worker=model.gpus_per_worker, timeouts=timeouts,
+                              gpus_per_worker=model.gpus_per_worker, timeouts=timeouts, parallel=model.parallel,
                               on_notice=lambda text: progress.console.print(text, markup=False, highlight=False))
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
     try:
