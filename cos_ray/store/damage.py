@@ -3,9 +3,9 @@
 `check_store` reads every log entry after the newest checkpoint (and that checkpoint), and every data file of each
 table's current version, and lists each unreadable one with its table, version and what is lost (row counts and
 unit ids from the log's statistics), then counts each readable table's duplicated keys (`duplicates`: each key must
-be in a table once; a double compaction once broke that). `damaged_error` turns a failed read into one error naming them. `set_aside`
-(`cos-ray store check --repair`, and every resume) moves the damaged files under `_damaged/` and commits their
-removal, so the tables are readable again and the units whose rows were lost are no longer done - the next
+be in a table once; a double compaction once broke that). `damaged_error` turns a failed read into one error
+naming them. `set_aside` (`cos-ray store check --repair`, and every resume) moves the damaged files under
+`_damaged/` and commits their removal, so the tables are readable again and the units whose rows were lost are no longer done - the next
 submission reruns them instead of trusting them; a table's duplicated keys are rewritten to one row per key.
 """
 
