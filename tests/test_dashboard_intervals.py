@@ -17,7 +17,7 @@ from scipy import stats
 from cos_ray.dashboard import compare
 from cos_ray.dashboard.connection import StoreConnection
 from cos_ray.dashboard.filters import RunFilter
-from cos_ray.dashboard.intervals import bounded_interval, difference_interval, t_interval, wilson
+from cos_ray.figures.intervals import bounded_interval, difference_interval, t_interval, wilson
 from cos_ray.store.location import Store
 from cos_ray.store.rows import sweep_row
 from cos_ray.store.write import write_sweep, write_unit

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from cos_ray.dashboard.intervals import bounded_interval, t_interval, wilson
+from cos_ray.figures.intervals import bounded_interval, t_interval, wilson
 from cos_ray.dashboard.filters import RunFilter
 
 BOUNDED = {"score"}  # metrics in [0, 1]: their intervals stay there (`intervals.bounded_interval`)

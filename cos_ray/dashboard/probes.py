@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from cos_ray.dashboard.compare import SCORE_KINDS
-from cos_ray.dashboard.intervals import bounded_interval
+from cos_ray.figures.intervals import bounded_interval
 from cos_ray.dashboard.filters import RunFilter
 
 NOISE = {"noise_at_step": "step", "noise_at_frame": "frame"}  # method -> the parameter it is swept over

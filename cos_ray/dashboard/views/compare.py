@@ -1,6 +1,6 @@
 """Method comparison: mean score per setting with 95% CIs paired by task and seed, and ensembles vs best of N.
 
-Intervals stay inside the scores' range (`cos_ray.dashboard.intervals`); setting names are shown whole."""
+Intervals stay inside the scores' range (`cos_ray.figures.intervals`); setting names are shown whole."""
 
 from __future__ import annotations
 
