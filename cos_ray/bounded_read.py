@@ -64,10 +64,11 @@ def read_bytes(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
         descriptor = os.open(path, flags)
     except OSError as err:
         raise FileRefused(path, _cannot_open(err, what)) from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise FileRefused(path, f"is {_kind(info.st_mode)}, not a regular file (expected {_a(what)})")
     with os.fdopen(descriptor, "rb", closefd=True) as handle:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(path, f"is {_kind(info.st_mode)}, not a regular file (expected {_a(what)})")
         if info.st_size > max_bytes:
             raise FileRefused(path, f"{info.st_size:,} bytes exceeds the limit of {max_bytes:,} bytes for {_a(what)}")
         try:

@@ -26,6 +26,17 @@ from cos_ray.cli.errors import reports_errors
 @reports_errors
 def convert(src, dst, lora_high, lora_low, lora_scale, expert_high, expert_low, dtype):
     """Write the checkpoint SRC (original Wan layout, ComfyUI experts, diffusers) to DST in diffusers format."""
+    import os
+
+    from cos_ray.path_checks import existing_file, existing_folder, folder_or_nothing
+
+    if os.path.lexists(src):  # else a preset's name ("tiny")
+        existing_folder(src, "SRC", "checkpoint folder")
+    folder_or_nothing(dst, "DST", "new folder for the converted checkpoint")
+    for flag, path in (("--lora-high", lora_high), ("--lora-low", lora_low), ("--expert-high", expert_high),
+                       ("--expert-low", expert_low)):
+        if path is not None:
+            existing_file(path, flag, "safetensors file")
     from cos_ray.model.convert import convert_checkpoint
 
     lora = {key: value for key, value in (("high", lora_high), ("low", lora_low)) if value is not None}

@@ -44,7 +44,10 @@ def dry_run(spec_path: str, out: str | None = None, show: int = 20, max_runs: in
 
     spec = load_spec(spec_path, limits_for(max_runs))
     units = expand(spec)
+    from cos_ray.store.disk_full import check_store_target
+
     store = Store(spec.store_uri(out))
+    check_store_target(store)  # what submit would refuse: a file as the store
     done = finished_units(store) if store.exists() else set()
     return f"store: {store.uri}\n" + describe_plan(spec, units, done, show=show)
 

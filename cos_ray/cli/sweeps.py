@@ -97,9 +97,9 @@ def verify(sweep, out, sample, unit_ids, spec_path, seed):
     store = Store(out)
     find_sweep(store, sweep)  # input first: no Ray for a store or sweep that is not there, or a spec that cannot be read
     if spec_path:
-        from cos_ray.spec.safe_yaml import read_spec_data
+        from cos_ray.spec.load import load_spec
 
-        read_spec_data(spec_path)
+        load_spec(spec_path)
     connect()
     units, differences = verify_sweep(store, sweep, sample=sample, unit_ids=unit_ids, spec_path=spec_path, seed=seed)
     for difference in differences:

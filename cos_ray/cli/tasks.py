@@ -50,6 +50,9 @@ def generate(family, for_model, n, seed, out, split, task_name, **params):
         family, given = trained_family, {**given, **trained}
     elif family is None:
         raise UsageError("FAMILY: expected maze, grid_path or pattern (or --for-model MODEL)")
+    from cos_ray.path_checks import folder_or_nothing
+
+    folder_or_nothing(out, "--out", "folder for the samples")  # before anything is drawn or written
     folders = generate_tasks(family, n, seed, out, split=split, task=task_name, **given)
     click.echo(f"wrote {len(folders)} sample(s) under {folders[0].parent}")
 
@@ -69,7 +72,14 @@ def score(video, task_dir, family):
     from cos_ray.tasks.folder import read_task_folder
     from cos_ray.tasks.score import score_video
 
-    if not video.is_file():
-        raise UsageError(f"VIDEO: file {video} does not exist")
-    result = score_video(read_video(video), read_task_folder(task_dir), family=family)
+    from cos_ray.path_checks import existing_file, existing_folder
+
+    existing_file(video, "VIDEO", "video (MP4)")
+    existing_folder(task_dir, "TASK_DIR", "sample folder (first_frame.png, prompt.txt)")
+    task = read_task_folder(task_dir)
+    try:
+        frames = read_video(video)
+    except (OSError, RuntimeError, ValueError) as err:  # imageio/ffmpeg's words for a file that is no video
+        raise UsageError(f"VIDEO {video}: cannot be read as a video ({str(err).splitlines()[0][:160]})") from None
+    result = score_video(frames, task, family=family)
     click.echo(json.dumps(dataclasses.asdict(result), indent=2))

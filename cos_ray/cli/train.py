@@ -25,6 +25,9 @@ def train(config, out, max_steps, quiet):
     from cos_ray.training.config import load_config
     from cos_ray.training.loop import train as run
 
+    from cos_ray.path_checks import folder_or_nothing
+
+    folder_or_nothing(out, "--out", "training run folder")
     settings = load_config(config)  # a bad config fails before torch is imported
     _, _, _, step = run(settings, out, progress=not quiet, max_steps=max_steps, log=click.echo)
     click.echo(f"trained to step {step}; pipeline in {out / 'export'}")
@@ -40,6 +43,9 @@ def train(config, out, max_steps, quiet):
 @reports_errors
 def train_eval(model, seed, n, run_seed, methods, out):
     """Fraction of held-out mazes MODEL solves (tiny-reasoner or a run's export/) with its default sampler."""
+    from cos_ray.path_checks import folder_or_nothing
+
+    folder_or_nothing(out, "--out", "folder for the held-out table")
     from cos_ray.training.evaluate import main
 
     code = main([model, "--seed", str(seed), "--n", str(n), "--run-seed", str(run_seed), "--methods", methods,

@@ -19,7 +19,7 @@ import re
 import socket
 from pathlib import Path
 
-from cos_ray.errors import CosRayError, UsageError
+from cos_ray.errors import CosRayError
 
 RESERVE = 256 << 10  # bytes held back: a sweeps row's commit (data file + log entry) takes about 10 KB
 _NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded|File too large|os error (?:28|122|27)\b")
@@ -54,25 +54,10 @@ def _written_path(err: BaseException, store) -> str:
 def check_store_target(store, flag: str = "--out") -> None:
     """Refuse a local store path that cannot be a folder - a file, a FIFO, a symlink loop, a file among its parents
     - before anything is written (UsageError naming it and what was expected)."""
-    if not store.is_local:
-        return
-    path = Path(store.root)
-    shown = f"{flag} {store.uri}"
-    try:
-        if path.is_dir():
-            return
-        if path.is_symlink() and not path.exists():
-            raise UsageError(f"{shown}: a broken symbolic link; expected a store folder (absent or one cos-ray wrote)")
-        if path.exists():
-            raise UsageError(f"{shown}: is a file, not a folder; expected a store folder (absent or one cos-ray "
-                             "wrote)")
-        for parent in path.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise UsageError(f"{shown}: {parent} is a file, not a folder; the store cannot be made under it")
-                return
-    except OSError as err:  # a symbolic link loop (ELOOP), a name too long, no permission
-        raise UsageError(f"{shown}: cannot be used as a store folder ({err.strerror or err})") from None
+    if store.is_local:
+        from cos_ray.path_checks import folder_or_nothing
+
+        folder_or_nothing(store.uri, flag, "store folder")
 
 
 class Reserve:

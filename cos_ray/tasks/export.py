@@ -66,21 +66,11 @@ def export_evalkit(entries, out: str | Path, overwrite: bool = False) -> list[Pa
 def check_folder_target(folder: Path, overwrite: bool) -> None:
     """UsageError unless `folder` can be written as a whole: absent (or, with `overwrite`, a folder), under parents
     that are folders or absent. A file, FIFO or broken link where a folder is expected is never replaced."""
-    try:
-        for parent in reversed(folder.parents):
-            if parent.is_symlink() and not parent.exists():
-                raise UsageError(f"{parent}: a broken symbolic link; expected a folder to export into")
-            if parent.exists() and not parent.is_dir():
-                raise UsageError(f"{parent}: is a file, not a folder; the export needs a folder there (to hold "
-                                 f"{folder.relative_to(parent)})")
-        if folder.is_symlink() and not folder.exists():
-            raise UsageError(f"{folder}: a broken symbolic link; expected a folder or nothing")
-        if folder.exists() and not folder.is_dir():
-            raise UsageError(f"{folder}: is a file, not a folder; remove it (--overwrite replaces folders only)")
-        if folder.exists() and not overwrite:
-            raise UsageError(f"{folder}: already exists; remove it or pass overwrite")
-    except OSError as err:  # a symbolic link loop, a name too long, no permission
-        raise UsageError(f"{folder}: cannot be exported into ({err.strerror or err})") from None
+    from cos_ray.path_checks import folder_or_nothing
+
+    folder_or_nothing(folder, "", "folder to export into")
+    if folder.exists() and not overwrite:
+        raise UsageError(f"{folder}: already exists; remove it or pass overwrite")
 
 
 def export_ground_truth(entries, out: str | Path, overwrite: bool = False) -> Path:

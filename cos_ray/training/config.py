@@ -189,4 +189,6 @@ def load_config(path: str | Path) -> TrainConfig:
     from cos_ray.bounded_read import read_yaml
 
     values = read_yaml(path, what="training config")  # bounded (a regular file, 1 MiB, nesting 32): exit 2 if not
-    return config_from_dict(values if values is not None else {}, str(path))
+    if values is None:
+        raise UsageError(f"{path}: empty; expected a training config (e.g. training/configs/tiny-reasoner.yaml)")
+    return config_from_dict(values, str(path))
