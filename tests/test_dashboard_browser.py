@@ -227,3 +227,22 @@ def test_probes_view_on_a_store_with_probes(driver, tmp_path):
         assert _texts(driver, "[data-testid=stMain] h3") == [
             "Noise at step vs noise at frame", "Sensitivity (CKA dissimilarity to the clean run)",
             "Layer activation energy", "Latent swap outcome by layer"]
+
+
+def test_streamlit_run_dashboards_app(small_sweep, driver, tmp_path):
+    """Streamlit users' habit, `streamlit run dashboards/app.py -- --out results`: the thin top-level entry serves
+    the package's app - the same views over the same store (here Compare and Chain-of-Steps)."""
+    _, store, _ = small_sweep
+    entry = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless", "true", "--server.port",
+               str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--", "--out", str(store)]
+    with serving(command, port, tmp_path / "server.log", START) as url:
+        driver.get(f"{url}/?view=Compare")
+        settle(driver, "Compare", until=lambda d: charts_drawn(d) and grids_filled(d, 2))
+        assert "baseline" in cells(driver) and any(cell.startswith("ensemble (") for cell in cells(driver))
+        screenshot(driver, tmp_path / "entry-compare.png")
+        show(driver, "Chain-of-Steps", until=charts_drawn)
+        sidebar = _texts(driver, "[data-testid=stSidebar] [data-testid=stCaptionContainer]")
+        assert any(str(store) in text for text in sidebar), sidebar
