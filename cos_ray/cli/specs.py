@@ -31,7 +31,8 @@ def limits_for(max_runs: int | None):
     return dataclasses.replace(DEFAULT, max_runs=max_runs)
 
 
-def dry_run(spec_path: str, out: str | None = None, show: int = 20, max_runs: int | None = None) -> str:
+def dry_run(spec_path: str, out: str | None = None, show: int = 20, max_runs: int | None = None,
+            gpu: str | None = None, gpus: int | None = None) -> str:
     """Validate a spec and describe what it would run - units, runs, forward passes, compute - running nothing.
 
     Units already finished in the store (`--out`, else the spec's `out`, else ./results) are counted as skipped.
@@ -49,7 +50,7 @@ def dry_run(spec_path: str, out: str | None = None, show: int = 20, max_runs: in
     store = Store(spec.store_uri(out))
     check_store_target(store)  # what submit would refuse: a file as the store
     done = finished_units(store) if store.exists() else set()
-    return f"store: {store.uri}\n" + describe_plan(spec, units, done, show=show)
+    return f"store: {store.uri}\n" + describe_plan(spec, units, done, show=show, gpu=gpu, gpus=gpus)
 
 
 @click.command()
@@ -57,10 +58,13 @@ def dry_run(spec_path: str, out: str | None = None, show: int = 20, max_runs: in
 @click.option("--out", help="Results store (path or URI); default: the spec's `out`, else ./results.")
 @click.option("--show", type=int, default=20, show_default=True, help="Units listed.")
 @click.option("--max-runs", type=int, help=MAX_RUNS_HELP + "  [default: 1,000,000]")
+@click.option("--gpu", help="A GPU kind (h100-80gb, h200-141gb, a100-80gb, l40s-48gb, a6000-48gb, rtx4090-24gb, "
+                            "l4-24gb): print every parallel layout's memory, time and GPU-hours on --gpus of them.")
+@click.option("--gpus", type=int, help="How many GPUs of --gpu (a node's, or a whole cluster's).")
 @reports_errors
-def plan(spec_path, out, show, max_runs):
+def plan(spec_path, out, show, max_runs, gpu, gpus):
     """Validate SPEC and print the units, runs and model steps it would run, and the compute (a dry run)."""
-    click.echo(dry_run(spec_path, out, show, max_runs))
+    click.echo(dry_run(spec_path, out, show, max_runs, gpu, gpus))
 
 
 @click.group()

@@ -166,3 +166,87 @@ def fit_table(config: dict, experts: int = 2, frames: int = 81, height: int = 48
         for size in GPU_SIZES_GB:
             table[(gpus, size)] = memory.fits(size * 1e9 / GIB)
     return table
+
+
+# -- parallel layouts on one kind of GPU (cos-ray plan --gpu NAME --gpus N) ---------------------------------------------
+
+@dataclass(frozen=True)
+class GPU:
+    """One kind of GPU: memory (GB = 1e9 bytes, as sold), dense peaks, and the links between GPUs of a node."""
+
+    name: str
+    memory_gb: float
+    bf16_tflops: float  # dense bf16 tensor-core peak (the DiT)
+    fp32_tflops: float  # fp32 peak (the VAE's convolutions run in fp32)
+    link_gbps: float  # achieved all-to-all bandwidth per GPU within a node, GB/s (NVLink; PCIe cards far less)
+    pcie_gbps: float = 25.0  # host <-> GPU, GB/s (offloading an expert)
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_gb * 1e9 / GIB
+
+
+# Vendor datasheets (dense, no sparsity); links: ~2/3 of NVLink's per-GPU bandwidth, PCIe 4/5 x16 for the others.
+GPUS = {gpu.name: gpu for gpu in (
+    GPU("h100-80gb", 80, 989, 67, 300, 50),
+    GPU("h200-141gb", 141, 989, 67, 300, 50),
+    GPU("a100-80gb", 80, 312, 19.5, 200),
+    GPU("l40s-48gb", 48, 362, 91.6, 20),
+    GPU("a6000-48gb", 48, 155, 38.7, 20),
+    GPU("rtx4090-24gb", 24, 165, 82.6, 20),
+    GPU("l4-24gb", 24, 121, 30.3, 20),
+)}
+PLAN_SIZES_GB = (80, 48, 24)  # the GPU sizes every plan prints a verdict for
+
+
+@dataclass(frozen=True)
+class LayoutMemory:
+    """One GPU's memory under a parallel layout, in bytes: weights ÷K with FSDP, activations ÷K with Ulysses."""
+
+    ulysses: int
+    fsdp: bool
+    offload: bool
+    experts: int  # this GPU's share of every expert (+ the blocks FSDP all-gathers at a time)
+    text_encoder: int
+    vae: int
+    activations: int  # this GPU's share of one block's activations
+    batch: int
+    tokens: int
+
+    @property
+    def per_gpu(self) -> int:
+        if self.offload:  # one component at a time on the GPU: an expert, or the text encoder, or the VAE
+            return max(self.experts, self.text_encoder, self.vae) + self.activations
+        return self.experts + self.text_encoder + self.vae + self.activations
+
+    def peak_gib(self) -> float:
+        return self.per_gpu / GIB + HEADROOM_GIB
+
+    def fits(self, gpu_gib: float) -> bool:
+        return self.peak_gib() <= gpu_gib
+
+    def describe(self) -> str:
+        if self.ulysses == 1:
+            return "1 GPU per replica" + (", offload" if self.offload else "")
+        return f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "")
+
+
+def layout_memory(config: dict, experts: int, tokens: int, batch: int, ulysses: int = 1, fsdp: bool = False,
+                  offload: bool = False, text_encoder: int | None = None, vae: int | None = None) -> LayoutMemory:
+    """Per GPU: the experts (bf16) whole, ÷K with FSDP2 (plus the 2 blocks all-gathered at a time: the running one
+    and the prefetched one), or one expert at a time with `offload`; the text encoder and VAE whole on every GPU; one
+    block's activations for `batch` sequences of `tokens`, ÷K with Ulysses (each rank holds seq/K tokens, or all
+    tokens of heads/K inside attention)."""
+    expert = transformer_parameters(config) * 2
+    if offload:
+        weights = expert
+    elif fsdp and ulysses > 1:
+        weights = experts * expert // ulysses + 2 * expert // config["num_layers"]
+    else:
+        weights = experts * expert
+    return LayoutMemory(
+        ulysses=ulysses, fsdp=fsdp, offload=offload, experts=weights,
+        text_encoder=umt5_parameters(UMT5_XXL) * 2 if text_encoder is None else text_encoder,
+        vae=WAN21_VAE_PARAMETERS * 4 if vae is None else vae,
+        activations=activation_bytes(config, tokens, batch) // ulysses, batch=batch, tokens=tokens,
+    )

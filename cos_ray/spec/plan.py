@@ -86,8 +86,10 @@ def _flops(value: float) -> str:
     return f"{value / 1e6:,.3g} MFLOP"
 
 
-def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), show: int = 20) -> str:
-    """The text `cos-ray plan` prints: a summary, the units (first `show`), and what a resubmission would skip."""
+def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), show: int = 20,
+                  gpu: str | None = None, gpus: int | None = None) -> str:
+    """The text `cos-ray plan` prints: a summary, the units (first `show`), and what a resubmission would skip; with
+    `gpu` and `gpus`, every parallel layout's memory and time on that many GPUs of that kind (`gpu_plan`)."""
     from cos_ray.spec.forks import describe_forks
 
     todo = [unit for unit in units if unit.unit_id not in done]
@@ -109,6 +111,12 @@ def describe_plan(spec: Spec, units: list[Unit], done: set[str] = frozenset(), s
         "(transformer passes only)",
     ]
     lines += memory_lines(spec, units)
+    if gpu is not None or gpus is not None:
+        from cos_ray.spec.gpu_plan import gpu_plan_lines
+
+        if gpu is None or gpus is None:
+            raise UsageError("--gpu and --gpus go together: the GPU kind (e.g. h100-80gb) and how many of them")
+        lines += gpu_plan_lines(spec, todo or units, gpu, gpus)
     if todo:
         lines.append("")
         lines.append(f"{'unit':16}  {'method':9}  {'seeds':10}  {'layout':8}  task")
