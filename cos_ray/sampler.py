@@ -123,6 +123,32 @@ def default_settings(family: str) -> SamplerSettings:
     raise UsageError(f"unknown model family {family!r}; expected a14b, ti2v, tiny-a14b or tiny-ti2v")
 
 
+# Sampler presets: a protocol published with a model, laid over the family's defaults before a spec's own fields
+# (`sampler: {preset: NAME, ...}`). Each value names the file it comes from:
+# L = github yliuls/Wan2.2-Lightning (the Wan2.2-Lightning release's inference code): `wan/configs/wan_i2v_A14B.py`
+#     (sample_steps, sample_shift, boundary, sample_guide_scale), `generate.py` (`--sample_solver` default 'euler',
+#     and a warning to use euler with `--lora_dir` "because it's used in distillation"), `wan/utils/fm_solvers_euler.py`
+#     (timesteps = linspace(1000, 0, N + 1) shifted by shift*t/(1 + (shift - 1)*t), the last one dropped: the
+#     flowmatch-euler schedule), `wan/image2video.py` (high-noise expert while t >= boundary * 1000; guidance 1: one
+#     conditional pass, no unconditional one, `use_cfg`).
+SAMPLER_PRESETS = {
+    "lightning-4step": dict(
+        steps=4,  # L wan_i2v_A14B.py: sample_steps = 4 -> timesteps 1000, 937.5, 833.3, 625 at shift 5
+        shift=5.0,  # L: sample_shift = 5.0
+        guidance=1.0, guidance_2=1.0,  # L: sample_guide_scale = (1.0, 1.0): no CFG, one forward pass per step
+        boundary=0.9,  # L: boundary = 0.900 (i2v): steps 0-1 on the high-noise expert, 2-3 on the low-noise one
+        scheduler="flowmatch-euler",  # L generate.py: euler, the solver used in distillation
+    ),
+}
+
+
+def preset_settings(name: str, family: str) -> SamplerSettings:
+    """The family's defaults with sampler preset `name` laid over them (`SAMPLER_PRESETS`)."""
+    if name not in SAMPLER_PRESETS:
+        raise UsageError(f"preset: expected one of {', '.join(sorted(SAMPLER_PRESETS))}, got {name!r}")
+    return dataclasses.replace(default_settings(family), **SAMPLER_PRESETS[name])
+
+
 def round_frames(count: int) -> int:
     """A frame count as D's check_resize_height_width makes it 4k+1: kept when count % 4 == 1, else
     (count + 3) // 4 * 4 + 1 (so 80 -> 81, 82..85 -> 85)."""

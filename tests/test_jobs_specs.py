@@ -14,7 +14,8 @@ from cos_ray.spec.schema import spec_schema
 from test_spec_units import _fake_vbvr_checkpoint
 
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
-PAPER = sorted(p for p in (JOBS / "paper").glob("*.yaml") if not p.stem.endswith("-tiny-reasoner"))  # variants: test_training_jobs
+PAPER = sorted(p for p in (JOBS / "paper").glob("*.yaml")  # variants: test_training_jobs; distillation*: real
+               if not p.stem.endswith("-tiny-reasoner") and not p.stem.startswith("distillation"))  # checkpoints
 
 
 @pytest.mark.parametrize("job", sorted(JOBS.rglob("*.yaml")), ids=lambda path: str(path.relative_to(JOBS)))

@@ -133,7 +133,7 @@ def _renamed(path, tmp_path, old, new):
 @pytest.mark.parametrize("convention, old, new, named", [
     ("diffsynth", "blocks.3.self_attn.q.", "blocks.3.self_attn.qq.", "blocks.3.self_attn.qq.lora_A.default.weight"),
     ("diffusers", "blocks.3.attn1.to_q.", "blocks.3.attn1.to_qq.", "transformer.blocks.3.attn1.to_qq"),
-    ("comfy", "blocks.3.cross_attn.k.", "blocks.3.cross_attn.kk.", "diffusion_model.blocks.3.cross_attn.kk.lora_down"),
+    ("comfy", "blocks.3.cross_attn.k.", "blocks.3.cross_attn.kk.", "diffusion_model.blocks.3.cross_attn.kk.lora_A"),
 ])
 def test_a_lora_with_one_renamed_key_is_refused_naming_file_and_key(convention, old, new, named, lora_files,
                                                                     tmp_path):

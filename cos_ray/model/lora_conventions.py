@@ -5,10 +5,18 @@ Conventions (per expert, one file each):
 - DiffSynth-Studio (the VBVR release): `blocks.0.self_attn.q.lora_A.default.weight` - Wan names, no prefix, no
   alpha (scale 1, W += B·A). diffusers ignores these keys (it only logs "No LoRA keys associated ..."); renamed to
   `diffusion_model.<name>.lora_A.weight` they go through diffusers' own Wan conversion;
-- ComfyUI: `diffusion_model.blocks.0.self_attn.q.lora_down.weight` / `lora_up` / `.alpha`;
+- Wan2.2-Lightning (the step-distilled 4-step LoRAs, `high_noise_model.safetensors` / `low_noise_model.safetensors`):
+  `diffusion_model.blocks.0.self_attn.q.lora_down.weight` / `lora_up.weight` with an `.alpha` on EVERY pair; the
+  update is W + (alpha / rank)·up·down per layer (its generate.py merges exactly that). This is ComfyUI's native
+  layout too: a ComfyUI-saved LoRA written this way is named `lightning` as well (the name says the layout, the
+  sha256 the file);
+- lightx2v (Lightning's files with alpha folded in by lightx2v's converter: up ← up·alpha/rank): the same names and
+  NO `.alpha` key (scale 1); lightx2v's own files may add `.diff` / `.diff_b` keys;
+- ComfyUI (other layouts under `diffusion_model.`): `lora_A` / `lora_B` names (diffusion-pipe), alpha on some pairs;
 - Kohya / musubi-tuner: `lora_unet_blocks_0_self_attn_q.lora_down.weight` / `lora_up` / `.alpha`.
 
-After loading, the LoRA layers injected into the expert are counted and must equal the A/B pairs in the file; any
+A file in none of these (e.g. another prefix) is refused before anything loads, naming its first keys. After
+loading, the LoRA layers injected into the expert are counted and must equal the A/B pairs in the file; any
 difference is one `CheckpointError` naming the file, the convention detected and the first unmatched keys.
 """
 
@@ -21,7 +29,7 @@ from pathlib import Path
 
 from cos_ray.errors import CheckpointError
 
-CONVENTIONS = ("diffusers", "diffsynth", "comfy", "kohya")
+CONVENTIONS = ("diffusers", "diffsynth", "lightning", "lightx2v", "comfy", "kohya")
 _DOWN = re.compile(r"(.+)\.(lora_A|lora_down)(\.default)?\.weight$")
 
 
@@ -36,6 +44,7 @@ class LoraRecord:
     layers_injected: int  # LoRA layers diffusers/peft injected into the expert (== pairs, or loading failed)
     scale: float
     fused: bool
+    alpha_scale: float | None = None  # the file's alpha / rank (one value for all pairs; None: no alpha in the file)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,20 +94,60 @@ def describe_lora_file(path: Path) -> dict:
     from cos_ray.model.shapes import safetensors_header
 
     keys = list(safetensors_header(path))
-    return {"sha256": file_sha256(path), "convention": detect_convention(keys), "pairs": len(lora_pairs(keys))}
+    convention = detect_convention(keys)
+    if convention is None:
+        raise unknown_convention(path, keys)
+    return {"sha256": file_sha256(path), "convention": convention, "pairs": len(lora_pairs(keys))}
 
 
-def detect_convention(keys) -> str:
-    """The convention of a LoRA state dict's keys (see the module docstring)."""
+def detect_convention(keys) -> str | None:
+    """The convention of a LoRA state dict's keys (see the module docstring); None when it is in none of them."""
     keys = list(keys)
     if any(key.startswith("lora_unet_") for key in keys):
         return "kohya"
     if any(key.startswith("diffusion_model.") for key in keys):
-        return "comfy"
+        return _native_wan_convention(keys)
     if any(".default." in key or key.startswith("blocks.") and ("self_attn" in key or "cross_attn" in key)
            for key in keys):
         return "diffsynth"
-    return "diffusers"
+    if any(key.startswith("transformer.") for key in keys):
+        return "diffusers"
+    return None
+
+
+def _native_wan_convention(keys: list[str]) -> str:
+    """lightning, lightx2v or comfy for a file keyed by `diffusion_model.<WanModel name>`."""
+    downs = {key.removesuffix(".lora_down.weight") for key in keys if key.endswith(".lora_down.weight")}
+    if not downs or any(key.endswith((".lora_A.weight", ".lora_B.weight")) for key in keys):
+        return "comfy"
+    alphas = {key.removesuffix(".alpha") for key in keys if key.endswith(".alpha")}
+    if downs <= alphas:
+        return "lightning"  # an alpha on every pair: what Wan2.2-Lightning's own loader requires
+    return "lightx2v" if not alphas else "comfy"
+
+
+def unknown_convention(path: Path, keys) -> CheckpointError:
+    """The refusal of a file in no known convention, naming its first keys."""
+    keys = sorted(keys)
+    shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+    return CheckpointError(
+        f"lora {path}: in no known LoRA convention (expected keys like transformer.blocks.0.attn1.to_q.lora_A.weight, "
+        "blocks.0.self_attn.q.lora_A.default.weight, diffusion_model.blocks.0.self_attn.q.lora_down.weight or "
+        f"lora_unet_blocks_0_self_attn_q.lora_down.weight); first keys: {shown or 'none'}"
+    )
+
+
+def alpha_scale(state: dict) -> float | None:
+    """alpha / rank of the file's pairs (diffusers folds it into the weights while converting); None without alpha.
+
+    A file whose pairs disagree is described by its first pair's value (diffusers still applies each layer's own).
+    """
+    for key, value in state.items():
+        match = _DOWN.match(key)
+        alpha = state.get(f"{match.group(1)}.alpha") if match else None
+        if alpha is not None:
+            return float(alpha) / value.shape[0]
+    return None
 
 
 def lora_pairs(keys) -> list[str]:
@@ -149,6 +198,8 @@ def load_lora(pipe, expert: str, path: Path, scale: float = 1.0) -> LoraRecord:
     except Exception as err:  # noqa: BLE001 - safetensors raises several kinds for a damaged file
         raise CheckpointError(f"lora {path}: not a readable .safetensors file ({err})") from err
     convention = detect_convention(state)
+    if convention is None:
+        raise unknown_convention(path, state)
     pairs = lora_pairs(state)
     if not pairs:
         raise _refuse(path, convention, "the file holds no LoRA A/B (down/up) pairs", sorted(state)[:5])
@@ -190,7 +241,8 @@ def load_lora(pipe, expert: str, path: Path, scale: float = 1.0) -> LoraRecord:
         from diffusers.utils.peft_utils import set_weights_and_activate_adapters
 
         set_weights_and_activate_adapters(target, [adapter], [scale])
-    return LoraRecord(str(path), file_sha256(path), convention, len(pairs), len(injected), float(scale), False)
+    return LoraRecord(str(path), file_sha256(path), convention, len(pairs), len(injected), float(scale), False,
+                      alpha_scale(state))
 
 
 def _was_converted(key: str, origin: dict, converted_pairs: list[str]) -> bool:
