@@ -18,7 +18,7 @@ def _kind(path: Path) -> str | None:
     """What is at `path` ("folder", "file", "FIFO", ...), None if nothing; OSError (a loop, no permission) raised."""
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (ENOTDIR: a parent is not a folder)
         if path.is_symlink():
             return "broken symbolic link"
         return None
