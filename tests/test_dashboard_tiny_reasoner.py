@@ -72,7 +72,7 @@ def tiles(image: np.ndarray, rows: int, columns: int) -> np.ndarray:
 def orange_cells(frame: np.ndarray, grid: dict) -> set:
     """The maze cells drawn orange in `frame` `# (s, s, 3)`, a frame of side s: the generator's grid (64 px frames)
     scaled to s, read by the scorers' own cell test (`solved.drawn_cells`)."""
-    from cos_ray.training.solved import drawn_cells
+    from cos_ray.figures.maze_route import drawn_cells
 
     scale = frame.shape[1] / MAZE["params"]["size"]
     return drawn_cells(frame, {"origin": grid["origin"] * scale, "cell": grid["cell"] * scale, "cells": grid["cells"]})

@@ -3,7 +3,7 @@
 import numpy as np
 
 from cos_ray.media import filmstrip_grid
-from cos_ray.training.steps_solved import last_frames, lock_in_and_flips
+from cos_ray.figures.chain_of_steps import last_frames, lock_in_and_flips
 
 
 def test_last_frames_are_the_last_column_of_each_step_row():

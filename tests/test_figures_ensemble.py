@@ -1,4 +1,4 @@
-"""The model card's ensemble table: pairing by unit, best-of-3 and the CIs, against a hand count and scipy."""
+"""The ensemble table (`cos_ray.figures.ensemble`): pairing by unit, best-of-3 and the CIs, against a hand count and scipy."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cos_ray.training.ensemble_table import ensemble_table
+from cos_ray.figures.ensemble import ensemble_table
 
 PARAMS = json.dumps({"layers": list(range(20, 30)), "merge": "update", "size": 3, "steps": [0, 1]})
 

@@ -1,6 +1,7 @@
-"""The model card's probe figures (`cos_ray.training.figures_*`): the swap's answer classification against routes
-painted by hand from the generator's metadata, the route tokens against the grid by hand, and each figure's
-aggregation against a numpy recount of the same raw rows of a real probe sweep on the tiny preset."""
+"""The paper's figures (`cos_ray.figures`, `cos-ray figures`): the swap's answer classification against routes
+painted by hand from the generator's metadata, the route tokens against the grid by hand, and every CSV that
+`cos-ray figures` writes for a real probe sweep on the tiny preset recounted with numpy from the raw rows (read with
+`cos-ray sql`'s reader, not the package's); bad input is one line, exit 2, nothing written."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ methods:
 probes:
   energy: {layers: [0, 20, 39], every: 1}
   sensitivity: latents
+  x0: {every: 1, decode: true}
 """
 
 
@@ -48,8 +50,8 @@ def paint_route(board: np.ndarray, meta: dict) -> np.ndarray:
 
 
 def test_swap_answers_are_read_against_routes_painted_by_hand(tmp_path):
+    from cos_ray.figures.solved_verdict import whose_answer as classify
     from cos_ray.media import read_video, write_video
-    from cos_ray.training.figures_swap import classify
 
     a, b = maze(0), maze(1)
     ends = {tuple(a.meta[k]) for k in ("start", "goal")} | {tuple(b.meta[k]) for k in ("start", "goal")}
@@ -65,7 +67,7 @@ def test_swap_answers_are_read_against_routes_painted_by_hand(tmp_path):
 
 
 def test_route_tokens_are_the_route_cells_at_one_token_per_cell():
-    from cos_ray.training.figures_energy import route_ratio, route_tokens
+    from cos_ray.figures.energy import route_ratio, route_tokens
 
     a = maze(0)
     on = route_tokens(a.meta, (2, 4, 4))
@@ -87,102 +89,189 @@ def store(ray_cluster, tmp_path_factory):
 
 
 def raw(store, sql):
-    from cos_ray.training.figures_common import rows
+    """The raw rows, read as `cos-ray sql` reads them (not through cos_ray.figures)."""
+    from cos_ray.store.location import Store
+    from cos_ray.store.query import run_sql
 
-    return rows(store, sql)
+    return run_sql(Store(store), sql).to_pylist()
 
 
-def test_noise_and_cka_tables_equal_a_recount_of_the_rows(store):
-    from cos_ray.training.figures_cka import cka_tables
-    from cos_ray.training.figures_noise import noise_table
+def cli(*args):
+    """`cos-ray ARGS...` as a user runs it: (exit code, stdout, stderr)."""
+    import os
+    import subprocess
+    import sys
 
-    runs = raw(store, "select run_id, method, params, score, settings from runs")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([sys.executable, "-m", "cos_ray.cli", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
+    return done.returncode, done.stdout, done.stderr
+
+
+def read_csv(path):
+    import csv
+
+    def value(text):
+        try:
+            return float(text)
+        except ValueError:
+            return text if text else None
+
+    with open(path) as f:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def wilson(k, n):
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(0.95, method="wilson")
+    return ci.low, ci.high
+
+
+def position(run):
+    p = json.loads(run["params"] or "{}")
+    return p.get("step", p.get("frame"))
+
+
+@pytest.fixture(scope="module")
+def scored(store, tmp_path_factory):
+    """`cos-ray figures figures --verdict score` on the store: the folder it wrote."""
+    to = tmp_path_factory.mktemp("drawn") / "score"
+    code, out, err = cli("figures", "figures", "--to", str(to), "--verdict", "score", "--out", store)
+    assert code == 0, out + err
+    return to
+
+
+def test_every_supported_figure_is_written_and_the_rest_named(scored):
+    index = (scored / "index.md").read_text()
+    for name in ("chain-of-steps", "fig3b", "fig3c", "fig5", "fig5-maps", "fig6", "compare"):
+        for suffix in (".png", ".svg", ".csv", ".sql"):
+            assert (scored / f"{name}{suffix}").stat().st_size > 100, (name, suffix)
+        assert f"({name}.png)" in index
+    assert "- ensemble: no ensemble unit" in index and "- frames-steps: one (frames, steps) setting only" in index
+    assert "cos-ray figures figures --to" in index and "--verdict score" in index
+    assert "task score >= 0.9" in index
+
+
+def test_each_figure_sql_runs_again_with_cos_ray_sql(scored, store):
+    sql = (scored / "fig3b.sql").read_text()
+    first = "\n".join(line for line in sql.split(";\n")[0].splitlines() if not line.startswith("--"))
+    code, out, err = cli("sql", first, "--out", store, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)
+
+
+def test_fig3b_csv_recounts(scored, store):
+    runs = raw(store, "select method, params, score from runs where status = 'ok' and score is not null")
     groups = defaultdict(list)
     for r in runs:
-        p = json.loads(r["params"] or "{}")
-        groups[(r["method"], p.get("step", p.get("frame")))].append(r["score"])
-    table = noise_table(store)
-    assert table["baseline"]["score"] == pytest.approx(np.mean(groups[("baseline", None)]))
-    for method in ("noise_at_step", "noise_at_frame"):
-        assert [c["at"] for c in table[method]] == [1]
-        for cell in table[method]:
-            scores = groups[(method, cell["at"])]
-            assert cell["runs"] == len(scores) == 2
-            assert cell["score"] == pytest.approx(np.mean(scores))
-            assert cell["correct"] == pytest.approx(np.mean(np.array(scores) >= 0.9))
-    cka = cka_tables(store)
-    by_run = {r["run_id"]: r for r in runs}
+        groups[(r["method"], position(r))].append(r["score"])
+    table = read_csv(scored / "fig3b.csv")
+    assert {(r["method"], None if r["position"] is None else int(r["position"])) for r in table} == {
+        ("baseline", None), ("noise_at_step", 1), ("noise_at_frame", 1)}
+    for row in table:
+        scores = np.array(groups[(row["method"], None if row["position"] is None else int(row["position"]))])
+        assert row["runs"] == len(scores) == 2
+        assert row["mean"] == pytest.approx(scores.mean(), abs=1e-5)
+        k = int((scores >= 0.9).sum())
+        assert (row["right"], row["judged"]) == (k, len(scores))
+        assert (row["share_ci_low"], row["share_ci_high"]) == pytest.approx(wilson(k, len(scores)), abs=1e-5)
+        assert 0 <= (row["ci_low"] or 0) <= row["mean"] <= (row["ci_high"] or 1) <= 1
+
+
+def test_fig3c_and_fig5_csvs_recount(scored, store):
+    runs = {r["run_id"]: r for r in raw(store, "select run_id, method, params from runs")}
     values = defaultdict(list)
     for row in raw(store, "select run_id, step, value from layers where kind = 'cka'"):
-        run = by_run[row["run_id"]]
-        p = json.loads(run["params"])
-        values[(run["method"], p.get("step", p.get("frame")), row["step"])].append(row["value"])
-    for method, final in cka["final"].items():
-        for cell in final:
-            assert cell["final_dissimilarity"] == pytest.approx(np.mean(values[(method, cell["noised_at"], 2)]))
-        for at, curve in cka["curves"][method].items():
-            assert curve == pytest.approx([np.mean(values[(method, at, s)]) for s in range(3)], abs=1e-4)
-    assert cka["curves"]["noise_at_step"][1][0] == 0.0 < cka["curves"]["noise_at_step"][1][1]  # noised at step 1
+        run = runs[row["run_id"]]
+        if run["method"].startswith("noise_at_"):  # the swaps' CKA rows are not the figure's
+            values[(run["method"], position(run), row["step"])].append(row["value"])
+    table = read_csv(scored / "fig3c.csv")
+    assert len(table) == len(values) == 6  # 2 methods x 1 position x 3 steps
+    for row in table:
+        assert row["mean"] == pytest.approx(np.mean(values[(row["method"], int(row["position"]), int(row["step"]))]),
+                                            abs=1e-5)
+    energy = defaultdict(list)
+    for row in raw(store, "select l.layer_index, l.value from layers l join runs r using (run_id) "
+                          "where l.kind = 'energy' and r.method = 'baseline'"):
+        energy[row["layer_index"]].append(row["value"])
+    table = read_csv(scored / "fig5.csv")
+    assert sorted(int(r["layer"]) for r in table) == [0, 20, 39]
+    for row in table:
+        assert row["maps"] == len(energy[int(row["layer"])])
+        assert row["energy"] == pytest.approx(np.mean(energy[int(row["layer"])]), rel=1e-5)
 
 
-def test_energy_table_equals_a_recount_of_the_maps(store):
-    from cos_ray.training.figures_energy import energy_tables
+def test_fig6_and_compare_csvs_recount(scored, store):
+    runs = raw(store, "select task_id, seed, method, params, score from runs where status = 'ok'")
+    swaps = defaultdict(list)
+    for r in runs:
+        if r["method"] == "swap":
+            p = json.loads(r["params"])
+            swaps[(p["mode"], p["layer"])].append(r["score"])
+    table = read_csv(scored / "fig6.csv")
+    assert {(r["mode"], int(r["position"])) for r in table} == set(swaps)
+    for row in table:
+        scores = np.array(swaps[(row["mode"], int(row["position"]))])
+        assert row["runs"] == len(scores) == 2
+        assert row["mean"] == pytest.approx(scores.mean(), abs=1e-5)
+        assert row["kept_a_share"] == pytest.approx((scores >= 0.9).mean())
+    settings = defaultdict(list)
+    for r in runs:
+        if r["score"] is not None:
+            settings[(r["method"], r["params"] or "{}")].append(r["score"])
+    table = read_csv(scored / "compare.csv")
+    assert len(table) == len(settings)
+    for row in table:
+        scores = np.array(settings[(row["method"], row["params"])])
+        assert row["runs"] == len(scores)
+        assert row["mean"] == pytest.approx(scores.mean(), abs=1e-5)
 
-    samples = {f"In-Domain_50/maze/{i:05d}": maze(i) for i in range(2)}
-    maps = raw(store, "select r.task_id, l.layer_index, l.value, l.map, l.map_shape from layers l join runs r "
-                      "using (run_id) where l.kind = 'energy' and r.method = 'baseline'")
-    table = {r["layer_index"]: r for r in energy_tables(store)["by_layer"]}
-    assert sorted(table) == [0, 20, 39]
-    for layer, cell in table.items():
-        mine = [m for m in maps if m["layer_index"] == layer]
-        assert cell["energy"] == pytest.approx(np.mean([m["value"] for m in mine]))
-        ratios = []
-        for m in mine:
-            e = np.reshape(m["map"], m["map_shape"])  # (frames, 4, 4)
-            route = samples[m["task_id"]].meta["route"]
-            on = [e[f, i, j] for f in range(1, len(e)) for i in range(4) for j in range(4) if [i, j] in route]
-            off = [e[f, i, j] for f in range(1, len(e)) for i in range(4) for j in range(4) if [i, j] not in route]
-            ratios.append(np.mean(on) / np.mean(off))
-        assert cell["route_ratio"] == pytest.approx(np.mean(ratios))
+
+def test_chain_of_steps_csv_recounts(scored, store):
+    steps = defaultdict(list)
+    for row in raw(store, "select r.method, s.step, s.score from steps s join runs r using (run_id) "
+                          "where s.score is not null and r.status = 'ok'"):
+        steps[(row["method"], row["step"])].append(row["score"])
+    table = read_csv(scored / "chain-of-steps.csv")
+    assert len(table) == len(steps) > 0
+    for row in table:
+        scores = np.array(steps[(row["method"], int(row["step"]))])
+        assert row["runs"] == len(scores)
+        assert row["mean"] == pytest.approx(scores.mean(), abs=1e-5)
+        assert row["right"] == (scores >= 0.9).sum()
 
 
-def test_swap_table_recounts_and_the_card_prints_its_sql(store, tmp_path, capsys):
-    from cos_ray.training.card import main
-    from cos_ray.training.figures_swap import classify, swap_tables
-
-    table = swap_tables(store)
-    runs = raw(store, "select task_id, seed, method, params, score, video from runs")
-    swaps = [r for r in runs if r["method"] == "swap"]
-    assert sum(c["runs"] for c in table["by_layer"]) == len(swaps) == 8
-    assert {(c["mode"], c["steps"], c["layer"]) for c in table["by_layer"]} == {
-        (m, "0", k) for m in ("update", "stream") for k in (0, 39)}
-    for cell in table["by_layer"]:
-        assert cell["a"] + cell["b"] + cell["neither"] == cell["runs"] == 2
-    base = {r["task_id"]: r["score"] for r in runs if r["method"] == "baseline"}
-    for row in table["sql"]:
-        mine = [r for r in swaps if json.loads(r["params"])["layer"] == row["layer"]
-                and json.loads(r["params"])["mode"] == row["mode"]]
-        assert row["swapped"] == pytest.approx(np.mean([r["score"] for r in mine]))
-        assert row["b_alone"] == pytest.approx(np.mean([base[json.loads(r["params"])["source_task"]] for r in mine]))
-    assert table["stream_identical_across_layers"] == (2, 2)  # stream at step 0, one prompt: flat by construction
+def test_the_solved_verdict_reads_routes_and_names_itself(store, tmp_path):
+    from cos_ray.figures.ground_truth import solved_video
     from cos_ray.media import read_video
 
-    first = swaps[0]
-    a, b = maze(int(first["task_id"][-5:])), maze(int(json.loads(first["params"])["source_task"][-5:]))
-    video = read_video(f"{store}/{first['video']}")
-    cell = next(c for c in table["by_layer"] if (c["mode"], c["layer"]) == (json.loads(first["params"])["mode"],
-                                                                            json.loads(first["params"])["layer"]))
-    assert cell[classify(video, a, b)] >= 1
-    same = [r for r in swaps if json.loads(r["params"])["mode"] == cell["mode"]
-            and json.loads(r["params"])["layer"] == cell["layer"]]
-    alone = {r["task_id"]: r["video"] for r in runs if r["method"] == "baseline"}
-    change = np.mean([np.abs(read_video(f"{store}/{r['video']}").astype(float)
-                             - read_video(f"{store}/{alone[r['task_id']]}")).mean() for r in same])
-    assert cell["pixel_change"] == pytest.approx(change, abs=1e-4)
-    for kind in ("noise", "cka", "energy", "energy-maps", "swap"):
-        assert main([kind, store, str(tmp_path / f"{kind}.png")]) == 0
-        printed = capsys.readouterr().out
-        assert printed.lstrip().startswith("-- ") and "select" in printed
-        assert json.loads(printed[printed.index("\n{") + 1:]) is not None
-        assert 1000 < (tmp_path / f"{kind}.png").stat().st_size < 150_000
-    assert main(["swap", str(tmp_path / "nowhere"), str(tmp_path / "x.png")]) == 2
+    code, out, err = cli("figures", "figures", "--to", str(tmp_path / "f"), "--only", "fig3b", "--out", store)
+    assert code == 0, out + err
+    assert "drawn path is the route" in (tmp_path / "f" / "index.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
+        "fig3b.csv", "fig3b.png", "fig3b.sql", "fig3b.svg", "index.md"]
+    runs = raw(store, "select task_id, method, params, score, video from runs where method = 'noise_at_step'")
+    solved = [solved_video(read_video(f"{store}/{r['video']}"), maze(int(r["task_id"][-5:])), r["score"]) for r in runs]
+    row = next(r for r in read_csv(tmp_path / "f" / "fig3b.csv") if r["method"] == "noise_at_step")
+    assert (row["right"], row["judged"]) == (sum(solved), len(solved))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope"], "sweep 'nope': not in the store"),
+    (["figures", "--only", "fig9"], "--only fig9: no such figure"),
+    (["figures", "--verdict", "evalkit"], "--verdict evalkit: the store has no EvalKit scores"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(store, tmp_path, args, message):
+    to = tmp_path / "out"
+    code, out, err = cli("figures", *args, "--to", str(to), "--out", store)
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not to.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_file_as_to_is_refused_and_kept(store, tmp_path):
+    target = tmp_path / "figures.txt"
+    target.write_text("mine")
+    code, out, err = cli("figures", "figures", "--to", str(target), "--out", store)
+    assert code == 2 and "--to" in err and "is a file" in err and "Traceback" not in err
+    assert target.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["figures.txt"]

@@ -85,7 +85,7 @@ def test_the_reference_accepts_the_ground_truth(held_out):
 
     from cos_ray.tasks.folder import read_task_folder
     from cos_ray.training.evaluate import ground_truth_frames
-    from cos_ray.training.solved import judge
+    from cos_ray.figures.maze_route import judge
 
     for folder in held_out:
         task = read_task_folder(folder)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from cos_ray import __version__
-from cos_ray.cli import convert, dashboard, generate, jobs, score, specs, store, sweeps, tasks, train
+from cos_ray.cli import convert, dashboard, figures, generate, jobs, score, specs, store, sweeps, tasks, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +28,7 @@ for _command in [
     store.sql, store.compact, store.store_group,  # the results store: query, compact, check, migrate
     *jobs.COMMANDS,                           # sweeps as Ray Jobs: list, status, logs, stop
     dashboard.dashboard,                      # the Streamlit dashboard
+    figures.figures,                          # the paper's figures from a store: PNG, SVG, CSV, SQL, index.md
     train.train, train.train_eval,            # the tiny reasoner: train it, its held-out table
 ]:
     main.add_command(_command)

@@ -7,45 +7,7 @@ apart. Keys filtered together are ANDed, values of one key ORed.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-
-
-def json_path(key: str) -> str:
-    """A JSON path naming one top-level key, quoted so any key is safe."""
-    return '$."' + key.replace('"', '\\"') + '"'
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    sweeps: tuple[str, ...] = ()
-    families: tuple[str, ...] = ()
-    methods: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-    params: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # ((key, (json text, ...)), ...)
-
-    def where(self, alias: str = "", methods: bool = True) -> tuple[str, list]:
-        """(`a AND b ...` or `TRUE`, bound values) over the runs view aliased `alias`. `methods=False` leaves out
-        the method and parameter filters (the baseline side of a comparison)."""
-        prefix = f"{alias}." if alias else ""
-        clauses, values = [], []
-
-        def among(column: str, chosen) -> None:
-            if chosen:
-                clauses.append(f"{prefix}{column} IN ({', '.join('?' * len(chosen))})")
-                values.extend(chosen)
-
-        among("sweep_id", self.sweeps)
-        among("task_family", self.families)
-        among("status", self.statuses)
-        if methods:
-            among("method", self.methods)
-            for key, chosen in self.params:
-                if chosen:
-                    clauses.append(f"CAST(json_extract({prefix}params, ?) AS VARCHAR) "
-                                   f"IN ({', '.join('?' * len(chosen))})")
-                    values.extend([json_path(key), *chosen])
-        return (" AND ".join(clauses) or "TRUE"), values
+from cos_ray.figures.run_filter import RunFilter, json_path, setting_label, shown  # noqa: F401 - views import here
 
 
 def filter_options(connection) -> dict:
@@ -67,24 +29,3 @@ def filter_options(connection) -> dict:
         params.setdefault(row["key"], []).append(row["value"])
     return {"sweeps": sweeps, "families": distinct("task_family"), "methods": distinct("method"),
             "statuses": distinct("status"), "params": params}
-
-
-def shown(value: str) -> str:
-    """A JSON text as a person reads it: `"update"` -> `update`, `2` -> `2`."""
-    try:
-        decoded = json.loads(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return decoded if isinstance(decoded, str) else json.dumps(decoded)
-
-
-def setting_label(method: str, params: str | None) -> str:
-    """`ensemble (merge=update, size=2)`: a method with its parameters, for legends and tables."""
-    try:
-        decoded = json.loads(params) if params else {}
-    except ValueError:
-        decoded = {}
-    if not isinstance(decoded, dict) or not decoded:
-        return str(method)
-    inner = ", ".join(f"{key}={shown(json.dumps(value))}" for key, value in sorted(decoded.items()))
-    return f"{method} ({inner})"

@@ -1,7 +1,8 @@
-"""The model card's ensemble table: the training-free ensemble against the baseline and best-of-3, on the "solved"
-verdict (score >= threshold AND the ground-truth path) and on the task score, with paired 95% CIs.
+"""The ensemble table: the training-free ensemble against the baseline and best-of-N, on a verdict (`verdicts`: the
+task score at its threshold, EvalKit's, or `solved` - score AND the ground-truth route) and on the task score, with
+paired 95% CIs (the model card's table; `cos-ray figures --only ensemble`).
 
-"Solved" is not a store column: each run's verdict is `solved.stored_run_solved` (its stored score, the route read
+The verdict is not a store column: each run is judged by the verdict (`solved`: its stored score, the route read
 from its video's last frame against the task drawn again from the sweep's generator spec). The unit of pairing is an
 ensemble unit: task T, start seed S, members S..S+2. Against it:
 - `baseline (same seeds)`: the mean over the baseline runs of T at seeds S..S+2 (the members' own noise, unmerged);
@@ -11,7 +12,8 @@ ensemble unit: task T, start seed S, members S..S+2. Against it:
 - the ensemble's answers: `members` (their mean), `consensus` (the member nearest the members' mean x̂0,
   docs/probes.md) and `best member` (an oracle pick, comparable to best-of-3).
 Only units whose three seeds all have a baseline enter. Differences are paired per unit; CIs are Student-t on the
-per-unit differences (`cos_ray.dashboard.compare.t_interval`), as the dashboard's Compare view computes them.
+per-unit differences (`cos_ray.figures.intervals.t_interval`); the Compare view's best-of-N table
+(`comparison.ensemble_vs_best_of_n`) pairs the same units on the task score.
 """
 
 from __future__ import annotations
@@ -22,26 +24,28 @@ from pathlib import Path
 
 import numpy as np
 
-ENSEMBLE_SQL = """select r.run_id, r.unit_id, r.member, r.task_id, r.seed, r.seeds, r.method, r.params, r.score, r.video,
-  c.run_id is not null as consensus
-from runs r left join (select run_id from layers where kind = 'consensus') c using (run_id)
-where r.status = 'ok' and r.method in ('baseline', 'first_frame', 'ensemble') order by r.run_id"""
+from cos_ray.figures.figure import Drawn, Unsupported
+
+ENSEMBLE_SQL = """SELECT r.run_id, r.unit_id, r.member, r.task_id, r.seed, r.seeds, r.method, r.params, r.score,
+  r.video, c.run_id IS NOT NULL AS consensus
+FROM runs r LEFT JOIN (SELECT DISTINCT run_id FROM layers WHERE kind = 'consensus') c USING (run_id)
+WHERE {clause} AND r.status = 'ok' AND r.method IN ('baseline', 'first_frame', 'ensemble') ORDER BY r.run_id"""
 
 
-def judged_runs(store_uri: str) -> list[dict]:
-    """Every ok baseline, first_frame and ensemble run of the store with `solved` (`solved.stored_run_solved`);
-    baselines also carry their video's `frames` `# (frames, H, W, 3)` uint8 (the medoid control needs them)."""
+def judged_runs(reader, where, verdict) -> list[dict]:
+    """Every ok baseline, first_frame and ensemble run of the filtered runs with `solved` (the verdict's; runs it
+    cannot judge are left out); baselines also carry their video's `frames` `# (frames, H, W, 3)` uint8 (the medoid
+    control needs them)."""
     from cos_ray.media import read_video
-    from cos_ray.training.figures_common import generated_samples, rows
-    from cos_ray.training.solved import stored_run_solved
 
-    samples = generated_samples(store_uri)
-    runs = rows(store_uri, ENSEMBLE_SQL)
+    clause, values = where.where("r")
+    runs = reader.rows(ENSEMBLE_SQL.format(clause=clause), values)
+    right = verdict.final(runs)
+    runs = [r for r in runs if right[r["run_id"]] is not None]
     for run in runs:
-        frames = read_video(Path(store_uri) / run["video"])  # (frames, H, W, 3)
-        run["solved"] = stored_run_solved(run["score"], frames[-1], samples[run["task_id"]].meta)
-        if run["method"] == "baseline":
-            run["frames"] = frames
+        run["solved"] = right[run["run_id"]]
+        if run["method"] == "baseline" and run["video"]:
+            run["frames"] = read_video(Path(reader.uri) / run["video"])  # (frames, H, W, 3)
     return runs
 
 
@@ -54,7 +58,7 @@ def medoid(videos: list[np.ndarray]) -> int:
 
 
 def _paired(differences) -> dict:
-    from cos_ray.dashboard.compare import paired_p, t_interval
+    from cos_ray.figures.intervals import paired_p, t_interval
 
     values = np.asarray(differences, dtype=float)
     n = len(values)
@@ -125,36 +129,57 @@ def markdown(table: list[dict], metric: str) -> str:
     return "\n".join(lines)
 
 
-def report(store_uri: str) -> dict:
-    """Both tables (solved, score) and the solved rate of every method's runs (first_frame: the floor)."""
-    rows = judged_runs(store_uri)
+def report(reader, where, verdict) -> dict:
+    """Both tables (the verdict's, the score's) and the verdict's rate for every method's runs (first_frame: the
+    floor)."""
+    rows = judged_runs(reader, where, verdict)
     methods = sorted({r["method"] for r in rows})
     return {"runs": len(rows),
             "solved_by_method": {m: float(np.mean([r["solved"] for r in rows if r["method"] == m])) for m in methods},
             "tables": {metric: ensemble_table(rows, metric) for metric in ("solved", "score")}}
 
 
-def plot_ensemble(store_uri: str, out: Path) -> dict:
-    """`report` and a figure: per setting, the COMPARISONS' paired differences in solved rate with their 95% CIs."""
-    from cos_ray.training.figures_common import pyplot, save
+def _flat(table: list[dict], metric: str) -> list[dict]:
+    """The table as CSV rows: each comparison's diff, CI and p in columns of their own."""
+    out = []
+    for row in table:
+        flat = {"metric": metric, "merge": row["merge"], "steps": f"{row['steps'][0]}-{row['steps'][-1]}",
+                "layers": row["layers"], "units": row["units"]}
+        for key in ("baseline", "members", "consensus", "best_member", "baseline_medoid", "best_of_3"):
+            flat[key] = row[key]
+        for name in COMPARISONS:
+            flat[f"{name}_diff"], (flat[f"{name}_ci_low"], flat[f"{name}_ci_high"]) = row[name]["diff"], row[name]["ci"]
+            flat[f"{name}_p"] = row[name]["p"]
+        out.append(flat)
+    return out
 
-    answer = report(store_uri)
+
+def figure(reader, where, verdict) -> Drawn:
+    """Per setting, the COMPARISONS' paired differences on the verdict with their 95% CIs."""
+    answer = report(reader, where, verdict)
     table = answer["tables"]["solved"]
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    for k, (key, (_, _, label)) in enumerate(COMPARISONS.items()):
-        x = np.arange(len(table)) + (k - 1.5) * 0.2
-        diffs = [row[key]["diff"] for row in table]
-        errors = np.array([[d - (row[key]["ci"][0] if row[key]["ci"][0] is not None else d),
-                            (row[key]["ci"][1] if row[key]["ci"][1] is not None else d) - d]
-                           for row, d in zip(table, diffs)]).T  # (2, settings)
-        ax.errorbar(x, diffs, yerr=errors, fmt="o", capsize=3, label=label)
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(range(len(table)), [f"{r['merge']}\nsteps {r['steps'][0]}-{r['steps'][-1]}" for r in table],
-                  fontsize=8)
-    units = table[0]["units"] if table else 0
-    ax.set(ylabel="difference in solved rate", title=f"ensemble of 3 (layers 20-29) on {units} task x seed units, "
-           "paired 95% CIs")
-    ax.legend(fontsize=8)
-    save(fig, out)
-    return answer
+    if not table:
+        raise Unsupported("no ensemble unit whose seeds all have a baseline run")
+
+    def plot(plt):
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        for k, (key, (_, _, label)) in enumerate(COMPARISONS.items()):
+            x = np.arange(len(table)) + (k - 1.5) * 0.2
+            diffs = [row[key]["diff"] for row in table]
+            errors = np.array([[d - (row[key]["ci"][0] if row[key]["ci"][0] is not None else d),
+                                (row[key]["ci"][1] if row[key]["ci"][1] is not None else d) - d]
+                               for row, d in zip(table, diffs)]).T  # (2, settings)
+            ax.errorbar(x, diffs, yerr=errors, fmt="o", capsize=3, label=label)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(table)), [f"{r['merge']}\nsteps {r['steps'][0]}-{r['steps'][-1]}" for r in table],
+                      fontsize=8)
+        ax.set(ylabel=f"difference ({verdict.name})",
+               title=f"ensemble on {table[0]['units']} task x seed units, paired 95% CIs")
+        ax.legend(fontsize=8)
+        return fig
+
+    rates = [{"method": m, "rate": v} for m, v in answer["solved_by_method"].items()]
+    return Drawn("ensemble", "Ensemble vs baseline, best-of-N and the medoid control", verdict.label,
+                 {"": _flat(table, verdict.name) + _flat(answer["tables"]["score"], "score"), "by_method": rates},
+                 f"{table[0]['units']} units, {answer['runs']} judged runs", plot,
+                 notes=["\n".join([markdown(table, verdict.name), "", markdown(answer["tables"]["score"], "score")])])

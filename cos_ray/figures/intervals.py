@@ -50,7 +50,8 @@ def wilson(successes: int | None, n: int | None) -> tuple[float | None, float | 
     z, p = _z(), successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends (not 2e-17 from rounding)
+    return low, 1.0 if successes == n else min(1.0, centre + half)
 
 
 def bounded_interval(mean: float | None, sd: float | None, n: int, low: float = 0.0,

@@ -3,7 +3,8 @@ the ground-truth path (the cells the orange path covers, read at each cell's cen
 the start and goal cells are left out: their markers cover the path there).
 
 The score alone can pass a wrong path (any connected orange band off the walls touching both markers); the cell check
-alone can pass a path drawn over walls. Both together are "solved".
+alone can pass a path drawn over walls. Both together are "solved" (the figures' `solved` verdict,
+`solved_verdict.py`; the tiny reasoner's held-out table, `cos_ray.training.evaluate`).
 """
 
 from __future__ import annotations

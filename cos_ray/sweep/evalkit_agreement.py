@@ -4,7 +4,7 @@ the correlation of the two task scores - so that a claim "it solves mazes" does 
     python -m cos_ray.sweep.evalkit_agreement STORE [--sweep NAME] [--json]     (after `cos-ray score SWEEP --evalkit`)
 
 cos-ray's verdicts per run: `score >= threshold` (runs.score, the family's threshold, 0.9) and `solved` - that AND the
-drawn path is the ground-truth route (`cos_ray.training.solved.stored_run_solved`: the video's last frame, against
+drawn path is the ground-truth route (`cos_ray.figures.maze_route.stored_run_solved`: the video's last frame, against
 each run's sample as `cos-ray export` writes it again). EvalKit's: its task-specific score, and "pass" - EvalKit
 defines no pass threshold (its scores are continuous, its tables report means), so pass here is EvalKit's maze
 score at its top, 1.0: every one of its four rules (no wall crossed, both markers reached, one connected path,
@@ -54,7 +54,7 @@ def agreement_rows(store, sweep: str) -> list[dict]:
     from cos_ray.sweep.export import evalkit_runs, local_copy, sample_folders
     from cos_ray.tasks.families import get_family
     from cos_ray.tasks.folder import read_task_folder
-    from cos_ray.training.solved import stored_run_solved
+    from cos_ray.figures.maze_route import stored_run_solved
 
     row, runs, _ = evalkit_runs(store, sweep)
     if not store.has_table("evalkit"):

@@ -86,7 +86,7 @@ def evaluate(model, folders: list[Path], *, seed: int = 0, settings=None, method
     from cos_ray.engine.call import sample
     from cos_ray.sampler import default_settings
     from cos_ray.tasks.folder import read_task_folder
-    from cos_ray.training.solved import judge, to_uint8
+    from cos_ray.figures.maze_route import judge, to_uint8
 
     settings = settings or default_settings("tiny-a14b")
     rows = []
