@@ -11,6 +11,7 @@ from cos_ray.dashboard.media import media_bytes
 from cos_ray.dashboard.views.common import cached, integer_axis
 
 NONE = "(none)"
+NUMBER = st.column_config.NumberColumn(format="%.4f")
 
 
 def render(connection, where) -> None:
@@ -32,13 +33,16 @@ def render(connection, where) -> None:
 
     st.subheader("Lock-in")
     st.caption("lock-in step: the first step from which the decoded x̂0's answer stays correct; flips: how often "
-               "it changed between correct and wrong along the steps")
-    st.dataframe(cached(connection, "chain.lock_in", where), hide_index=True, width="stretch")
+               "it changed between correct and wrong along the steps; locked_ci_low/high: the locked-in share's 95% "
+               "Wilson interval")
+    locked = cached(connection, "chain.lock_in", where).to_pandas()
+    st.dataframe(locked, hide_index=True, width="stretch", column_config={
+        column: NUMBER for column in locked.columns if locked[column].dtype.kind == "f"})
     histogram = cached(connection, "chain.lock_in_histogram", where)
     if histogram.num_rows:
         st.altair_chart(alt.Chart(histogram.to_pandas()).mark_bar().encode(
-            x=alt.X("lock_in_step:O", title="lock-in step"), y="runs:Q", color="method:N", xOffset="method:N"),
-            width="stretch")
+            x=alt.X("lock_in_step:O", axis=alt.Axis(title="lock-in step", labelAngle=0)), y="runs:Q",
+            color="method:N", xOffset="method:N"), width="stretch")
     else:
         st.caption("no filtered run locked in to a correct answer")
 
