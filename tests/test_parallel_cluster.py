@@ -62,3 +62,23 @@ def test_a_layout_that_cannot_run_is_refused_before_anything_starts(task_dir, tm
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rank_that_dies_mid_unit_tears_the_mesh_down_and_the_unit_is_retried(coordinator, tiny_model, task,
+                                                                               settings):
+    """Runs last in the module: worker 3 (replica 1's second rank) exits at step 1 of the ensemble; the whole group
+    goes (the other ranks wait in its collectives), a fresh one builds its mesh, and the retry equals the reference."""
+    from cos_ray.cluster import faults
+    from cos_ray.cluster.errors import GroupFailed
+    from cos_ray.spec.unit import Unit
+
+    built = coordinator.built
+    faults.inject(coordinator.groups[0], 3, faults.ExitAt(step=1))
+    outcome = coordinator.run_with_retries(Unit(task, settings, tuple(SEEDS), ENSEMBLE, layout=(1, 1)), retries=1)
+    assert outcome.ok, outcome.error
+    first, second = outcome.attempts
+    assert isinstance(first.error, GroupFailed) and "the group was torn down" in str(first.error)
+    assert second.error is None and coordinator.built == built + 1
+    expected = run_trajectory(tiny_model, task, settings, SEEDS, ensemble=ENSEMBLE)
+    for member, reference in zip(outcome.members, expected):
+        assert max_diff(member.final_latent, reference.final_latent.numpy()) <= TOLERANCE
