@@ -191,6 +191,8 @@ def memory_lines(spec: Spec, units: list[Unit]) -> list[str]:
         return []
     memory, frames, (height, width), per_worker, rebuild = found
     gpu = spec.model.gpu_memory_gib
+    if spec.model.layout().active:
+        return _parallel_memory_lines(spec, memory, frames, height, width, per_worker, gpu)
     lines = [f"memory per worker ({frames} frames of {height}x{width}, {per_worker} seed(s) per worker):",
              *memory.lines()]
     if gpu is None:
@@ -217,3 +219,34 @@ def refuse_unfit(spec_path: str, limits=None) -> None:
     spec = load_spec(spec_path, limits) if limits is not None else load_spec(spec_path)
     if spec.model.gpus_per_worker and spec.model.gpu_memory_gib is not None:
         memory_lines(spec, expand(spec))
+
+
+def _parallel_memory_lines(spec: Spec, memory, frames: int, height: int, width: int, per_worker: int,
+                           gpu: float | None) -> list[str]:
+    """The memory section of a spec with `model.parallel`: per GPU of a replica, weights ÷K with FSDP2, activations
+    ÷K with Ulysses (`layout_memory`); refused (exit 2) when it cannot fit `model.gpu_memory_gib`."""
+    from cos_ray.model.memory import GIB, layout_memory
+
+    layout = spec.model.layout()
+    experts = 2 if spec.family in ("a14b", "tiny-a14b") else 1
+    per_gpu = layout_memory(transformer_config(spec.model.name), experts, memory.tokens, memory.batch, layout.ulysses,
+                            layout.fsdp, False, memory.text_encoder, memory.vae)
+    lines = [
+        f"memory per GPU ({frames} frames of {height}x{width}, {per_worker} seed(s) per worker, each worker "
+        f"{layout.describe()} over {layout.ulysses} GPUs):",
+        f"  weights: experts {per_gpu.experts / GIB:,.1f} GiB (bf16" + (f", FSDP2: 1/{layout.ulysses} + 2 blocks"
+                                                                        if layout.fsdp else ", replicated") + "), "
+        f"text encoder {per_gpu.text_encoder / GIB:,.1f} GiB, VAE {per_gpu.vae / GIB:,.1f} GiB",
+        f"  activations: {per_gpu.activations / GIB:,.1f} GiB (batch {memory.batch} x {memory.tokens:,} tokens, "
+        f"1/{layout.ulysses} per GPU: Ulysses)",
+        f"  per GPU: {per_gpu.peak_gib():,.1f} GiB with 2 GiB headroom",
+    ]
+    if gpu is None:
+        lines.append("  verdict: not checked (set model.gpu_memory_gib to the GPUs' memory to check it)")
+    elif per_gpu.fits(gpu):
+        lines.append(f"  verdict: fits ({per_gpu.peak_gib():,.1f} GiB of {gpu:g} GiB per GPU)")
+    else:
+        raise UsageError(f"model: this layout cannot fit: {per_gpu.peak_gib():,.1f} GiB needed per GPU, {gpu:g} GiB "
+                         f"per GPU (model.gpu_memory_gib) with {layout.describe()}; `cos-ray plan SPEC --gpu NAME "
+                         "--gpus N` lists the layouts that fit\n" + "\n".join(lines))
+    return lines
