@@ -69,7 +69,7 @@ def existing_folder(path: str | Path, label: str, what: str = "folder") -> Path:
     except OSError as err:
         raise UsageError(f"{shown}: cannot be read ({err.strerror or err}); expected a {what}") from None
     if kind is None:
-        raise UsageError(f"{shown}: does not exist; expected a {what}")
+        raise UsageError(f"{shown} does not exist; expected a {what}")
     if kind != "folder":
         raise UsageError(f"{shown}: is {_article(kind)} {kind}, not a folder; expected a {what}")
     return path
@@ -84,7 +84,7 @@ def existing_file(path: str | Path, label: str, what: str = "file") -> Path:
     except OSError as err:
         raise UsageError(f"{shown}: cannot be read ({err.strerror or err}); expected {_article(what)} {what}") from None
     if kind is None:
-        raise UsageError(f"{shown}: does not exist; expected {_article(what)} {what}")
+        raise UsageError(f"{shown} does not exist; expected {_article(what)} {what}")
     if kind != "file":
         raise UsageError(f"{shown}: is {_article(kind)} {kind}, not a regular file; expected {_article(what)} {what}")
     if path.stat().st_size == 0:
