@@ -8,7 +8,6 @@ checkpoint incompletely learns it in a second rather than after minutes of loadi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +47,13 @@ class CheckpointLayout:
 def _read_json(path: Path, component: str) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{component}: missing {path.name} (expected {path})")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{component}: {path} is not valid JSON ({err}); re-copy or re-export it") from err
+    from cos_ray.bounded_read import FileRefused, ReadLimits, read_json
+
+    try:  # bounded (a regular file, 64 MiB, nesting 32): an A14B shard index is ~100 KB
+        data = read_json(path, ReadLimits(max_bytes=64 << 20, max_nodes=1_000_000), "JSON config")
+    except FileRefused as err:
+        words = err.reason.replace("not valid JSON", "is not valid JSON")
+        raise CheckpointError(f"{component}: {path} {words}; re-copy or re-export it") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{component}: {path} should hold a JSON object, found {type(data).__name__}")
     return data
