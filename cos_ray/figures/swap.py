@@ -69,14 +69,15 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
     right = verdict.final(runs)
     table = []
     for (mode, steps), mine in pairs(runs, lambda r: (r["mode"], r["steps"])).items():
-        params = (("mode", (mode,)), ("step", (steps,)))
+        params = tuple((key, (value,)) for key, value in (("mode", mode), ("step", steps)) if value is not None)
         scores = swap_outcomes(reader, dataclasses.replace(where, methods=("swap",), params=params)).to_pylist()
         for row in scores:
             cell = [r for r in mine if r["position"] == row["position"]]
             judged = [right[r["run_id"]] for r in cell if right[r["run_id"]] is not None]
             k, n = sum(judged), len(judged)
             low, high = wilson(k, n)
-            row.update({"mode": json.loads(mode), "steps": steps_label(json.loads(steps)), "judged": n,
+            row.update({"mode": json.loads(mode) if mode else None,
+                        "steps": steps_label(json.loads(steps)) if steps else None, "judged": n,
                         "kept_a": k, "kept_a_share": k / n if n else None, "kept_a_ci_low": low, "kept_a_ci_high": high})
             answers = [verdict.whose_answer(verdict.video(r["video"]), r, json.loads(r["params"]).get("source_task"))
                        for r in cell] if hasattr(verdict, "video") else []
