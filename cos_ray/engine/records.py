@@ -23,7 +23,7 @@ class X0Config:
 
     every: int = 1  # x̂0 statistics every k steps (the last step always)
     decode_every: int | None = None  # decode x̂0 into the filmstrip every k steps (None: never)
-    keep_latents: bool = False  # keep x̂0 latents in memory (tests, probes)
+    keep_latents: bool = False  # keep x̂0 latents whole in memory (tests, probes); else their trace (`x0_trace`)
     max_frames: int = 8  # frames per filmstrip row, evenly spaced, first and last included
     max_side: int = 128  # longest side of a filmstrip frame, in pixels
 
@@ -95,8 +95,8 @@ class StepRecorder:
                 "x0_std": float(x0[member].std()),
                 "x0_change": None if change is None else float(change[member]),
             })
-            if config.keep_latents:
-                self.x0_latents[member][clock.step] = x0[member].detach().clone()
+            kept = x0[member].detach().clone() if config.keep_latents else x0_trace(x0[member])
+            self.x0_latents[member][clock.step] = kept
         if want_decode:
             self._decode(x0)
 
@@ -105,6 +105,25 @@ class StepRecorder:
         for member in range(len(self.records)):
             self.filmstrips[member].append(strip[member])
         self.filmstrip_steps.append(self.clock.step)
+
+
+TRACE_VALUES = 1 << 18  # at most this many values of x̂0 kept per step and member without keep_latents (1 MiB)
+
+
+def x0_trace(latent):
+    """x̂0 `# (channels, frames, h, w)` as kept at every recorded step for the exploration measures
+    (`cos_ray.probes.exploration`): on the CPU in float32, average-pooled over k x k latent cells (k a power of 2,
+    the smallest that fits TRACE_VALUES; tiny presets: k = 1, the latent itself). A14B at 480p, 81 frames: k = 4."""
+    import torch.nn.functional as F
+
+    channels, frames, height, width = latent.shape
+    k = 1
+    while channels * frames * -(-height // k) * -(-width // k) > TRACE_VALUES and k < max(height, width):
+        k *= 2
+    latent = latent.detach().float()
+    if k > 1:
+        latent = F.adaptive_avg_pool3d(latent, (frames, -(-height // k), -(-width // k)))
+    return latent.cpu().clone()
 
 
 def decode_filmstrip(pipe, latents, max_frames: int, max_side: int):

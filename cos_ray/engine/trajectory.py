@@ -44,7 +44,9 @@ class MemberResult:
     video: object  # `# (frames, height, width, 3)` float32 in [0, 1]
     steps: list[dict]  # one record per step: step, timestep, sigma, expert (+ x̂0 statistics when asked)
     final_latent: object  # `# (channels, frames, h, w)` after the last step
-    x0_latents: dict = field(default_factory=dict)  # step -> `# (channels, frames, h, w)` when keep_latents
+    # step -> x̂0 `# (channels, frames, h, w)` at every recorded step: whole with keep_latents, else its trace
+    # (`cos_ray.engine.records.x0_trace`: pooled when large; the exploration measures read it)
+    x0_latents: dict = field(default_factory=dict)
     filmstrip: object = None  # `# (decoded_steps, shown_frames, h, w, 3)` uint8, or None
     filmstrip_steps: list[int] = field(default_factory=list)
     probes: dict = field(default_factory=dict)  # probe name -> rows (see cos_ray.probes.program)

@@ -59,6 +59,8 @@ RUNS = pa.schema([
     ("scores", pa.string()),         # JSON: per-dimension scores
     ("lock_in_step", pa.int32()),    # first step from which the answer stays correct (null: never / not scored)
     ("flips", pa.int32()),           # times correctness flipped along the decoded steps (self-correction)
+    ("commit_step", pa.int32()),     # first step from which the answer (its candidate routes) no longer changes
+    #                                  (null: not decoded / no route reader; cos_ray.probes.exploration)
     ("score_reason", pa.string()),   # why the scores are null (no built-in scorer: `cos-ray score --evalkit`)
     ("status", pa.string()),         # ok | failed
     ("error", pa.string()),
@@ -94,6 +96,11 @@ STEPS = pa.schema([
     ("x0_std", pa.float64()),
     ("x0_change", pa.float64()),     # ||x̂0_s - x̂0_prev|| / ||x̂0_s||
     ("score", pa.float64()),         # task-specific score of the decoded x̂0 (null where not decoded / no scorer)
+    # exploration (cos_ray.probes.exploration; null where not recorded - and in stores written before them)
+    ("x0_spread", pa.float64()),     # mean pairwise RMS difference of the unit's members' x̂0 (units of >= 2 members)
+    ("x0_to_final", pa.float64()),   # RMS difference between this x̂0 and the run's own final latent
+    ("candidates", pa.int32()),      # candidate routes drawn in the decoded x̂0 (maze, grid_path)
+    ("answer_in_candidates", pa.bool_()),  # whether the run's final routes are among them
 ])
 
 # The Chain-of-Steps probes, one row per run, step, probe kind and layer (written only by units that run probes):

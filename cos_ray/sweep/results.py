@@ -53,6 +53,7 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
     started, finished, duration = outcome.started, outcome.finished, outcome.seconds
     runs, steps, layers = [], [], []
     members = outcome.members
+    explored, commits = exploration_columns(members, refs)
     for member_index, member in enumerate(members):
         run_id = f"{unit.unit_id}-{member_index}"
         media = write_member_media(store, unit.unit_id, member_index, member, fps)
@@ -64,17 +65,57 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
             score_overall=None if scored is None else scored["score_overall"],
             scores=None if scored is None else scored["dimensions"],
             lock_in_step=None if scored is None else scored["first_stable_step"],
-            flips=None if scored is None else scored["flips"], score_reason=reason,
+            flips=None if scored is None else scored["flips"], score_reason=reason, commit_step=commits[member_index],
             duration_s=duration, worker=worker.address if worker is not None else "?:?",
             device=worker.device if worker is not None else None, started_at=started, finished_at=finished, **media,
             **run_provenance(unit, worker, provenance or {}),
         ))
         step_scores = {} if scored is None else {step: pair[0] for step, pair in scored["step_scores"].items()}
-        steps.extend(step_rows(run_id, unit.unit_id, member.steps, step_scores))
+        member_steps = step_rows(run_id, unit.unit_id, member.steps, step_scores)
+        for row in member_steps:
+            row.update(explored[member_index].get(row["step"], {}))
+        steps.extend(member_steps)
         layers.extend(layer_rows(run_id, unit.unit_id, getattr(member, "probes", None) or {},
                                  (getattr(unit, "probes", None) or {}).get("sensitivity")))
     layers.extend(ensemble_answer_rows(unit, outcome.members))
     return runs, steps, layers
+
+
+def exploration_columns(members: list, refs) -> tuple[list[dict[int, dict]], list[int | None]]:
+    """Per member {step: exploration columns of its steps row} and its commit_step (`cos_ray.probes.exploration`):
+    x0_to_final from its kept x̂0, x0_spread across the unit's members, candidates where the family reads routes."""
+    from cos_ray.probes.exploration import (
+        candidate_columns, commit_step, route_answers, spread_by_step, to_final_by_step,
+    )
+
+    traces = [getattr(member, "x0_latents", None) or {} for member in members]
+    spread = spread_by_step(traces)
+    columns, commits = [], []
+    for member, trace in zip(members, traces):
+        final = getattr(member, "final_latent", None)
+        by_step: dict[int, dict] = {}
+        for step, distance in (to_final_by_step(trace, final) if final is not None else {}).items():
+            by_step.setdefault(step, {})["x0_to_final"] = distance
+        for step, value in spread.items():
+            by_step.setdefault(step, {})["x0_spread"] = value
+        candidates = member_candidates(member, refs)
+        for step, values in candidate_columns(candidates).items():
+            by_step.setdefault(step, {}).update(values)
+        columns.append(by_step)
+        commits.append(commit_step(*route_answers(candidates)) if candidates else None)
+    return columns, commits
+
+
+def member_candidates(member, refs) -> dict[int, list | None]:
+    """{decoded step: candidate routes of its x̂0} for a path family's task with a grid; {} otherwise."""
+    from cos_ray.tasks.routes import FAMILIES, read_candidates
+    from cos_ray.tasks.scorers.frames import prepare
+
+    if refs is None or refs.family not in FAMILIES or getattr(member, "filmstrip", None) is None:
+        return {}
+    size = refs.first.shape[:2]
+    return {int(step): read_candidates(prepare(row, size), refs.family, refs.meta)
+            for step, row in zip(member.filmstrip_steps, member.filmstrip)}
 
 
 def ensemble_answer_rows(unit, members: list) -> list[dict]:
