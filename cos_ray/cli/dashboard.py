@@ -91,10 +91,10 @@ def dashboard(out, port, address, token, sql_timeout, sql_memory, sql_max_bytes)
             fail(str(err))
     os.environ.update({TIMEOUT_ENV: f"{sql_timeout:g}", MEMORY_ENV: sql_memory,  # read by the app, in the child
                        MAX_BYTES_ENV: sql_max_bytes})
-    _on_signals()  # before the child starts: a signal from here on stops it too
     if is_loopback(address):
         click.echo(f"cos-ray dashboard: http://{address}:{port}  (store {store.uri}; Ctrl-C stops it)")
         child = None
+        _on_signals()  # before the child starts: a signal from here on stops it too
         try:
             child = start_streamlit(out, port, address)
             code = child.wait()
@@ -108,16 +108,13 @@ def dashboard(out, port, address, token, sql_timeout, sql_memory, sql_max_bytes)
     if len(token) < 8:
         fail("--token: expected at least 8 characters")
     inner = _free_loopback_port()
+    shown = socket.gethostname() if address in ("0.0.0.0", "::", "") else address
     child = None
+    _on_signals()
     try:
         child = start_streamlit(out, inner, "127.0.0.1")
-    except _Stopped as stopped:
-        _stop(child)
-        sys.exit(stopped.code)
-    shown = socket.gethostname() if address in ("0.0.0.0", "::", "") else address
-    click.echo(f"cos-ray dashboard: http://{shown}:{port}/?token={token}\n  bound to {address}: every request needs "
-               f"this token (open the URL once; a cookie keeps it). Store {store.uri}; Ctrl-C stops it.")
-    try:
+        click.echo(f"cos-ray dashboard: http://{shown}:{port}/?token={token}\n  bound to {address}: every request "
+                   f"needs this token (open the URL once; a cookie keeps it). Store {store.uri}; Ctrl-C stops it.")
         code = serve(address, port, inner, token, child)
     except _Stopped as stopped:
         code = stopped.code
