@@ -19,7 +19,9 @@ def generated_samples(reader) -> dict:
 
     samples = {}
     for sweep in reader.rows("SELECT spec FROM sweeps"):
-        generate = (json.loads(sweep["spec"]).get("tasks") or {}).get("generate") if sweep["spec"] else None
+        spec = json.loads(sweep["spec"]) if sweep["spec"] else {}
+        tasks = spec.get("tasks") if isinstance(spec, dict) else None  # a folder (str), a list, or {generate: ...}
+        generate = tasks.get("generate") if isinstance(tasks, dict) else None
         if not isinstance(generate, dict):
             continue
         family, params = generate["family"], family_params(generate["family"], **(generate.get("params") or {}))
