@@ -1,6 +1,13 @@
-"""GPU smoke test of distributed seed ensembles: 2 workers x N GPUs each, NCCL, a tiny and a mid-size model.
+"""GPU smoke test: parallel layouts first (Ulysses-K, FSDP2), then distributed seed ensembles, NCCL, a tiny and a
+mid-size model. The first thing to run wherever GPUs are available (<= 8 minutes on one H100 or several).
 
-For each model it runs, on one worker group of the Coordinator (`gpus_per_worker=N`: with N > 1 each expert is
+Layouts (`--layouts`, on by default; `cos_ray/engine/parallel.py`): on the mid-size model (tiny with --cpu), for each
+K = 2, 4, 8 that the GPUs allow (one actor per GPU), Ulysses-K and Ulysses-K + FSDP2 against one GPU: median step time
+of a one-seed unit and its ratio to one GPU, each rank's peak CUDA memory and parameter bytes, the largest difference
+of the final latent to the one-GPU run; and, where 2 x K GPUs exist, a 2-member ensemble on 2 replicas (merged over
+the mesh's seed axis by NCCL) against the same seeds run independently: the merge overhead.
+
+Then, for each model it runs, on one worker group of the Coordinator (`gpus_per_worker=N`: with N > 1 each expert is
 sharded over the worker's GPUs by a device map that keeps blocks whole):
 - the 2-member ensemble (`update` merge, layers 20-29, early steps) with one seed per worker: the merge all-reduces
   over NCCL between the two workers;
@@ -124,6 +131,94 @@ def smoke(name: str, model: str, args, task) -> dict:
                 video_diff=diff, latent_diff=latent_diff, ok=diff <= args.tolerance)
 
 
+LAYOUT_SIZE = dict(frames=17, height=256, width=448)  # 5 x 16 x 28 = 2,240 tokens: divisible by 2, 4 and 8
+
+
+def layout_settings(name: str, steps: int):
+    from cos_ray.sampler import default_settings
+
+    tiny = default_settings("tiny-a14b").replace(steps=steps)
+    if name == "tiny":
+        return tiny
+    return tiny.replace(**LAYOUT_SIZE, max_area=LAYOUT_SIZE["height"] * LAYOUT_SIZE["width"])
+
+
+def rank_memory(worker) -> dict:
+    """This rank's peak CUDA memory and the parameter bytes it holds (a DTensor's local shard under FSDP2)."""
+    import torch
+
+    held = 0
+    for module in worker.model.experts().values():
+        for parameter in module.parameters():
+            local = parameter.to_local() if hasattr(parameter, "to_local") else parameter
+            held += local.numel() * local.element_size()
+    peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+    return dict(peak=peak, params=held)
+
+
+def timed(coordinator, unit, repeats: int) -> tuple[float, list]:
+    run(coordinator, unit)  # warm-up: communicators, kernels, FSDP's lazy init
+    times, members = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        members = run(coordinator, unit)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), members
+
+
+def layout_smoke(name: str, model: str, args, task, gpus_available: int) -> list[dict]:
+    """Ulysses-K (+ FSDP2) against one GPU on one seed; the seed-axis merge overhead where 2 replicas fit."""
+    from cos_ray.cluster.coordinator import Coordinator
+    from cos_ray.cluster.waits import Timeouts
+    from cos_ray.interventions.configs import EnsembleConfig
+    from cos_ray.spec.unit import Unit
+
+    settings = layout_settings(name, args.steps)
+    gpus = 0 if args.cpu else 1
+    device = "cpu" if args.cpu else None
+    timeouts = Timeouts(start=300, load=1800, join=120, collective=300, unit=3600, control=60)
+    single = Unit(task, settings, SEEDS[:1], None, layout=(1,))
+    with Coordinator(model, (1,), gpus_per_worker=gpus, device=device, timeouts=timeouts) as coordinator:
+        base_s, base = timed(coordinator, single, args.repeats)
+        base_memory = coordinator.groups[0].execute(rank_memory)[0]
+    rows = [dict(model=name, layout="1 GPU", step_s=base_s / args.steps, ratio=1.0, peak=base_memory["peak"],
+                 params=base_memory["params"], latent_diff=0.0, merge=None)]
+    for k in (2, 4, 8):
+        if k > gpus_available:
+            break
+        for fsdp in (False, True):
+            parallel = {"ulysses": k, "fsdp": fsdp}
+            replicas = 2 if 2 * k <= gpus_available else 1
+            with Coordinator(model, (1,) * replicas, gpus_per_worker=gpus, device=device, timeouts=timeouts,
+                             parallel=parallel) as coordinator:
+                seconds, members = timed(coordinator, single, args.repeats)
+                memory = coordinator.groups[0].execute(rank_memory, members=k)
+                merge = None
+                if replicas == 2:
+                    ensemble = EnsembleConfig(size=2, merge="update", steps=args.merge_steps)
+                    merged_s, _ = timed(coordinator, Unit(task, settings, SEEDS, ensemble, layout=(1, 1)), args.repeats)
+                    independent_s, _ = timed(coordinator, Unit(task, settings, SEEDS, None, layout=(1, 1)),
+                                             args.repeats)
+                    merge = merged_s / independent_s
+            rows.append(dict(model=name, layout=f"Ulysses-{k}" + (" + FSDP2" if fsdp else ""),
+                             step_s=seconds / args.steps, ratio=seconds / base_s,
+                             peak=max(rank["peak"] for rank in memory), params=max(rank["params"] for rank in memory),
+                             latent_diff=max_diff(members[0].final_latent, base[0].final_latent), merge=merge))
+            print(f"layout {rows[-1]}", flush=True)
+    return rows
+
+
+def print_layouts(rows: list[dict], args) -> None:
+    print(f"layouts: {args.steps} steps, one seed, median of {args.repeats}; merge overhead on 2 replicas")
+    print("| model | layout | step s | ratio to 1 GPU | peak GiB/rank | params GiB/rank | max latent diff | "
+          "merge overhead |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        merge = "-" if row["merge"] is None else f"{row['merge']:.3f}"
+        print(f"| {row['model']} | {row['layout']} | {row['step_s']:.3f} | {row['ratio']:.3f} | "
+              f"{row['peak'] / 2**30:.2f} | {row['params'] / 2**30:.3f} | {row['latent_diff']:.2e} | {merge} |")
+
+
 def run(coordinator, unit) -> list:
     """One attempt of `unit` through the coordinator's one entry point; its members, or what failed it."""
     outcome = coordinator.run_with_retries(unit, retries=0)
@@ -160,6 +255,9 @@ def main() -> int:
     parser.add_argument("--tolerance", type=float, default=0.05, help="max |video diff| to the in-process ensemble")
     parser.add_argument("--mid-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cos-ray-mid-1024")
     parser.add_argument("--cpu", action="store_true", help="CPU workers over gloo, tiny model: checks the script only")
+    parser.add_argument("--no-layouts", dest="layouts", action="store_false", help="skip the parallel layouts")
+    parser.add_argument("--layout-tolerance", type=float, default=0.05,
+                        help="max |final latent diff| of a layout to one GPU (bf16)")
     args = parser.parse_args()
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     if args.cpu:
@@ -186,6 +284,16 @@ def main() -> int:
             print(f"gpu_smoke: {why}", file=sys.stderr)
             return 2
     task = smoke_task(Path(args.mid_dir).parent / "cos-ray-smoke-task")
+    layout_rows = []
+    if args.layouts:
+        import ray
+
+        available = 2 if args.cpu else int(ray.cluster_resources().get("GPU", 0))
+        for name in models:
+            model = "tiny" if name == "tiny" else str(write_mid_model(args.mid_dir))
+            layout_rows += layout_smoke(name, model, args, task, available)
+        print_layouts(layout_rows, args)
+        print()
     rows = []
     for name in models:
         model = "tiny" if name == "tiny" else str(write_mid_model(args.mid_dir))
@@ -202,6 +310,8 @@ def main() -> int:
         print(f"| {row['model']} | {row['params'] / 1e6:.1f} M | {row['tokens']} | {row['backend']} | "
               f"{row['ensemble_s']:.3f} | {row['independent_s']:.3f} | {row['ratio']:.3f} | {row['video_diff']:.2e} |")
     failed = [row["model"] for row in rows if not row["ok"]]
+    failed += [f"{row['model']} {row['layout']}" for row in layout_rows
+               if row["latent_diff"] > args.layout_tolerance]
     if failed:
         print(f"gpu_smoke: FAILED: {', '.join(failed)} differ from the in-process ensemble by more than "
               f"{args.tolerance}", file=sys.stderr)
