@@ -250,7 +250,8 @@ class Coordinator:
         if self.resources["gpus_per_worker"]:
             bundle["GPU"] = self.resources["gpus_per_worker"]
         live = self._live()
-        return (f"{name}: the cluster cannot place it now: it asks for {self.workers * self.ranks_per_replica} worker(s) of {bundle}; "
+        actors = self.workers * self.ranks_per_replica
+        return (f"{name}: the cluster cannot place it now: it asks for {actors} worker(s) of {bundle}; "
                 f"{self._cluster_now()} (see `ray status`); waiting up to {self.timeouts.start:g} s for it"
                 + (f" in the background while {live} live group(s) go on" if live else ""))
 
