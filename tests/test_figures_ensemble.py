@@ -1,4 +1,5 @@
-"""The ensemble table (`cos_ray.figures.ensemble`): pairing by unit, best-of-3 and the CIs, against a hand count and scipy."""
+"""The ensemble table (`cos_ray.figures.ensemble`): pairing by unit, best-of-3 and the CIs, against a hand count and
+scipy."""
 
 import json
 

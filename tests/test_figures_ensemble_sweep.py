@@ -44,7 +44,7 @@ def test_the_ensemble_csv_recounts(drawn):
         tuple(cells.mean(axis=0)), abs=1e-5)
     assert row["members_vs_baseline_diff"] == pytest.approx((cells[:, 0] - cells[:, 2]).mean(), abs=1e-5)
     (right,) = [r for r in read_csv(to / "ensemble.csv") if r["metric"] == "right (score)"]
-    hits = np.array([(np.mean([s >= 0.9 for s in m]), np.mean([s >= 0.9 for s in b])) for m, b in verdicts(units, base)])
+    hits = np.array([(np.mean(np.array(m) >= 0.9), np.mean(np.array(b) >= 0.9)) for m, b in verdicts(units, base)])
     assert (right["members"], right["baseline"]) == pytest.approx(tuple(hits.mean(axis=0)))
     assert "task score >= 0.9" in (to / "index.md").read_text()
 

@@ -261,6 +261,7 @@ def test_the_solved_verdict_reads_routes_and_names_itself(store, tmp_path):
     (["nope"], "sweep 'nope': not in the store"),
     (["figures", "--only", "fig9"], "--only fig9: no such figure"),
     (["figures", "--verdict", "evalkit"], "--verdict evalkit: the store has no EvalKit scores"),
+    (["figures", "--only", "ensemble"], "--only ensemble: cannot be drawn from figures: no ensemble unit"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(store, tmp_path, args, message):
     to = tmp_path / "out"
@@ -275,3 +276,9 @@ def test_a_file_as_to_is_refused_and_kept(store, tmp_path):
     code, out, err = cli("figures", "figures", "--to", str(target), "--out", store)
     assert code == 2 and "--to" in err and "is a file" in err and "Traceback" not in err
     assert target.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["figures.txt"]
+
+
+def test_a_missing_store_is_one_line(tmp_path):
+    code, out, err = cli("figures", "any", "--to", str(tmp_path / "f"), "--out", str(tmp_path / "nowhere"))
+    assert code == 2 and "no results store there" in err and "Traceback" not in err, err
+    assert not (tmp_path / "f").exists()

@@ -180,6 +180,7 @@ def figure(reader, where, verdict) -> Drawn:
 
     rates = [{"method": m, "rate": v} for m, v in answer["solved_by_method"].items()]
     return Drawn("ensemble", "Ensemble vs baseline, best-of-N and the medoid control", verdict.label,
-                 {"": _flat(table, f"right ({verdict.name})") + _flat(answer["tables"]["score"], "score"), "by_method": rates},
+                 {"": _flat(table, f"right ({verdict.name})") + _flat(answer["tables"]["score"], "score"),
+                  "by_method": rates},
                  f"{table[0]['units']} units, {answer['runs']} judged runs", plot,
                  notes=["\n".join([markdown(table, verdict.name), "", markdown(answer["tables"]["score"], "score")])])

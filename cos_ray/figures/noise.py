@@ -92,7 +92,8 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
             ax.plot(at, [r["mean"] for r in cells], marker=".", ls="--", color="C0", label="mean final score")
             if base:
                 if base.get("share") is not None:
-                    ax.axhline(base["share"], color="C2", lw=0.8, ls="-.", label=f"baseline right ({base['share']:.2f})")
+                    ax.axhline(base["share"], color="C2", lw=0.8, ls="-.",
+                               label=f"baseline right ({base['share']:.2f})")
                 ax.axhline(base["mean"], color="C0", lw=0.8, ls=":", label=f"baseline score ({base['mean']:.2f})")
             ax.set(xlabel=label, xticks=at, ylim=(-0.02, 1.02))
             if cells:

@@ -40,7 +40,8 @@ class SolvedVerdict(Verdict):
             if r["score"] is None or not r.get("video"):
                 out[r["run_id"]] = None
                 continue
-            out[r["run_id"]] = stored_run_solved(r["score"], self.video(r["video"])[-1], self.samples[r["task_id"]].meta)
+            meta = self.samples[r["task_id"]].meta
+            out[r["run_id"]] = stored_run_solved(r["score"], self.video(r["video"])[-1], meta)
         return out
 
     def per_step(self, steps: list[dict]) -> list[bool] | None:

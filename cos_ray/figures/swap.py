@@ -78,7 +78,8 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
             low, high = wilson(k, n)
             row.update({"mode": json.loads(mode) if mode else None,
                         "steps": steps_label(json.loads(steps)) if steps else None, "judged": n,
-                        "kept_a": k, "kept_a_share": k / n if n else None, "kept_a_ci_low": low, "kept_a_ci_high": high})
+                        "kept_a": k, "kept_a_share": k / n if n else None, "kept_a_ci_low": low,
+                        "kept_a_ci_high": high})
             answers = [verdict.whose_answer(verdict.video(r["video"]), r, json.loads(r["params"]).get("source_task"))
                        for r in cell] if hasattr(verdict, "video") else []
             if answers and None not in answers:
@@ -92,7 +93,8 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
         for i, ((mode, steps), rows) in enumerate(groups.items()):
             x = [r["position"] for r in rows]
-            axes[0].plot(x, [r["mean"] for r in rows], marker=".", color=f"C{i}", label=f"A swapped ({mode}, steps {steps})")
+            axes[0].plot(x, [r["mean"] for r in rows], marker=".", color=f"C{i}",
+                         label=f"A swapped ({mode}, steps {steps})")
             axes[0].fill_between(x, [r["ci_low"] if r["ci_low"] is not None else r["mean"] for r in rows],
                                  [r["ci_high"] if r["ci_high"] is not None else r["mean"] for r in rows],
                                  color=f"C{i}", alpha=0.15)

@@ -16,7 +16,7 @@ from cos_ray.figures.figure import Unsupported
 
 def sweep_ids(reader, names: list[str]) -> list[str]:
     """The ids of the sweeps named (by id or by name; a name run twice is both runs) - an unknown one is an error."""
-    known = reader.rows("SELECT sweep_id, name FROM sweeps ORDER BY name, sweep_id") if "sweeps" in reader.tables else []
+    known = reader.rows("SELECT sweep_id, name FROM sweeps ORDER BY name, sweep_id") if reader.count("sweeps") else []
     ids = []
     for name in names:
         found = [r["sweep_id"] for r in known if name in (r["sweep_id"], r["name"])]
@@ -118,6 +118,8 @@ def make_figures(store_uri: str, sweeps: list[str], to: Path, only: str | None, 
         where = RunFilter(sweeps=tuple(sweep_ids(reader, sweeps)))
         verdict = verdict_for(verdict_name, reader, where)
         figures, skipped = draw_all(reader, where, verdict, only)
+        if only is not None and not figures:
+            raise UsageError(f"--only {only}: cannot be drawn from {', '.join(sweeps)}: {skipped[only]}")
         with staged_folder(Path(to), overwrite, "--to") as staging:
             for figure in figures:
                 write_figure(staging, figure)
