@@ -7,14 +7,13 @@ import shlex
 import click
 
 from cos_ray.cli.errors import reports_errors
-
-NAMES = ("chain-of-steps", "fig3b", "fig3c", "fig5", "fig5-maps", "fig6", "ensemble", "compare", "frames-steps")
+from cos_ray.figures.catalog import FIGURES
 
 
 @click.command()
 @click.argument("sweeps", nargs=-1, required=True)
 @click.option("--to", "to", required=True, help="Folder to write the figures into (absent or empty; written whole).")
-@click.option("--only", help=f"Draw one figure: {', '.join(NAMES)}.")
+@click.option("--only", help=f"Draw one figure: {', '.join(FIGURES)}.")
 @click.option("--verdict", type=click.Choice(["score", "evalkit", "solved"]),
               help="How an answer is judged right: the task score at its threshold, VBVR-EvalKit's score (the "
                    "store's evalkit table), or solved (score AND the maze route). Default: the strictest the "
