@@ -152,14 +152,18 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
                        yerr=[[r["share"] - r["share_ci_low"] for r in judged],
                              [r["share_ci_high"] - r["share"] for r in judged]],
                        marker="o", color=f"C{i}", capsize=2, label=f"{method}: right")
-        a.set(title=f"x̂0 per step ({label})", xlabel="denoising step", ylim=(-0.02, 1.02))
+        a.set_title(f"x̂0 per step\nright: {label}", fontsize=8)
+        a.set(xlabel="denoising step", ylim=(-0.02, 1.02))
         a.legend(fontsize=7, loc="lower right")
         methods = list(summary)
+        keys = list(dict.fromkeys(k for m in methods for k in summary[m]["lock_in"]))
+        keys = sorted((k for k in keys if k != "never"), key=int) + (["never"] if "never" in keys else [])
+        width = 0.8 / max(1, len(methods))
         for i, method in enumerate(methods):
             counts = summary[method]["lock_in"]
-            x = np.arange(len(counts)) + i * 0.8 / max(1, len(methods))
-            b.bar(x, list(counts.values()), 0.8 / max(1, len(methods)), color=f"C{i}", label=method)
-            b.set_xticks(x, list(counts), fontsize=7)
+            b.bar(np.arange(len(keys)) + (i - (len(methods) - 1) / 2) * width, [counts.get(k, 0) for k in keys],
+                  width, color=f"C{i}", label=method)
+        b.set_xticks(range(len(keys)), keys, fontsize=7)
         b.set(title="lock-in step (right from then on)", xlabel="step", ylabel="runs")
         b.legend(fontsize=7)
         return fig
