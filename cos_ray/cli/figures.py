@@ -20,8 +20,9 @@ from cos_ray.figures.catalog import FIGURES
                    "store supports.")
 @click.option("--out", default="./results", show_default=True, help="Results store (path or URI).")
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --to folder whole.")
+@click.option("--sql", "print_sql", is_flag=True, help="Also print each figure's SQL (as saved in NAME.sql).")
 @reports_errors
-def figures(sweeps, to, only, verdict, out, overwrite):
+def figures(sweeps, to, only, verdict, out, overwrite, print_sql):
     """Write every figure SWEEP... supports: PNG + SVG, a CSV of the plotted numbers, the SQL, and index.md (n,
     intervals, the verdict, this command); the figures the rows cannot support are listed with the reason."""
     from pathlib import Path
@@ -33,6 +34,8 @@ def figures(sweeps, to, only, verdict, out, overwrite):
     drawn, skipped = make_figures(out, list(sweeps), Path(to), only, verdict, overwrite, command)
     for figure in drawn:
         click.echo(f"{figure.name}: {figure.n} ({figure.verdict})")
+        if print_sql:
+            click.echo((Path(to) / f"{figure.name}.sql").read_text())
     for name, why in skipped.items():
         click.echo(f"{name}: not drawn - {why}")
     click.echo(f"wrote {len(drawn)} figure(s) to {to}/index.md")
