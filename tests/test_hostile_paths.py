@@ -203,8 +203,6 @@ def test_every_command_is_attacked():
 # Known, reported, owned elsewhere: strict, so a fix shows up as XPASS and the entry is removed.
 KNOWN = {
     ("dashboard", "symlink_loop"): "cli/dashboard.py has no @reports_errors: Store's UsageError is a traceback",
-    ("generate", "deep"): "cli/generate.py loads the model before it opens --image (no answer in 30 s)",
-    ("generate", "empty"): "cli/generate.py loads the model before it opens --image (no answer in 30 s)",
 }
 
 
