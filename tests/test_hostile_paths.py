@@ -204,12 +204,20 @@ def test_every_command_is_attacked():
 KNOWN = {
     ("dashboard", "symlink_loop"): "cli/dashboard.py has no @reports_errors: Store's UsageError is a traceback",
 }
+# Known and timing-dependent (not strict): generate imports torch and loads the model before it opens --image, so a
+# bad image is refused in 20-60 s depending on the machine's load.
+SLOW = {
+    ("generate", "deep"): "cli/generate.py loads the model before it opens --image",
+    ("generate", "empty"): "cli/generate.py loads the model before it opens --image",
+}
 
 
 def _params():
     for command, kind, slot in cases():
         reason = KNOWN.get((command, kind))
         marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        if (command, kind) in SLOW:
+            marks = [pytest.mark.xfail(reason=SLOW[(command, kind)], strict=False)]
         yield pytest.param(command, kind, slot, marks=marks, id=f"{command.replace(' ', '-')}-{kind}-{slot}")
 
 
