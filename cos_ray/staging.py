@@ -12,15 +12,13 @@ import uuid
 from pathlib import Path
 
 from cos_ray.errors import UsageError
+from cos_ray.path_checks import folder_or_nothing
 
 
 def check_target(folder: Path, overwrite: bool, flag: str = "--out") -> None:
-    """Refuse a target that is a file, or a folder with files in it unless `overwrite` (judged before any work)."""
-    folder = Path(folder)
-    if folder.is_symlink() and not folder.exists():
-        raise UsageError(f"{flag} {folder}: a broken symbolic link; expected a folder")
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{flag} {folder}: is a file; expected a folder (absent or empty)")
+    """Refuse a target that is not a folder (`cos_ray.path_checks`), or a folder with files in it unless `overwrite`
+    (judged before any work)."""
+    folder = folder_or_nothing(folder, flag)
     if folder.is_dir() and not overwrite and any(folder.iterdir()):
         raise UsageError(f"{flag} {folder}: is not empty; pass --overwrite to replace it whole, or choose another folder")
 

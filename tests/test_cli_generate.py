@@ -59,7 +59,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     assert result.returncode == 2
     assert "missing first_frame.png" in result.stderr
     result = cos_ray("generate", "--image", tmp_path / "none.png", "--prompt", "x", "--out", out)
-    assert result.returncode == 2 and "--image: file" in result.stderr
+    assert result.returncode == 2 and "none.png does not exist; expected an image" in result.stderr
     (empty / "first_frame.png").write_bytes(b"")
     (empty / "prompt.txt").write_text("go")
     result = cos_ray("generate", empty, "--frames", "8", "--out", out)

@@ -204,12 +204,8 @@ def test_every_command_is_attacked():
 KNOWN = {
     ("dashboard", "symlink_loop"): "cli/dashboard.py has no @reports_errors: Store's UsageError is a traceback",
 }
-# Known and timing-dependent (not strict): generate imports torch and loads the model before it opens --image, so a
-# bad image is refused in 20-60 s depending on the machine's load.
-SLOW = {
-    ("generate", "deep"): "cli/generate.py loads the model before it opens --image",
-    ("generate", "empty"): "cli/generate.py loads the model before it opens --image",
-}
+# Known and timing-dependent (not strict): (command, kind) -> why.
+SLOW = {}
 
 
 def _params():

@@ -103,9 +103,11 @@ def read_task_folder(folder: str | Path, task_id: str | None = None, require: tu
 
 def task_from_image(image: str | Path, prompt: str) -> TaskInput:
     """A task given on the command line as an image and a prompt."""
-    path = Path(image).expanduser()
-    if not path.is_file():
-        raise UsageError(f"--image: file {path} does not exist")
+    from cos_ray.path_checks import existing_file
+    from cos_ray.tasks.inputs import open_image
+
     if not prompt or not prompt.strip():
         raise UsageError("--prompt: expected a non-empty prompt")
+    path = existing_file(image, "--image", "image")
+    open_image(path, "--image")  # decoded now, before any model time: a broken image is one line at once
     return TaskInput(task_id=path.stem, image_path=path, prompt=prompt.strip())
