@@ -45,6 +45,18 @@ def program(probe_dir):
                    energy=EnergyConfig(layers="20-21", steps="0-1"), sensitivity="blocks.20")
 
 
+def forked(model, task, settings, seed):
+    """A trunk snapshotted before step 2, then a branch resumed from it with noise at step 2 (forks per rank)."""
+    from cos_ray.engine.snapshot import Fork
+    from cos_ray.interventions.configs import NoiseAtStepConfig
+
+    trunk = Fork(take={2})
+    run_trajectory(model, task, settings, [seed], fork=trunk)
+    (branch,) = run_trajectory(model, task, settings, [seed], interventions=[NoiseAtStepConfig(step=2).apply],
+                               fork=Fork(resume=trunk.taken[2]))
+    return branch.final_latent.numpy()
+
+
 def mesh_job(rank, world, task_dir, probe_dir, steps, frames):
     """One rank of the 2 x 2 mesh: every (preset, layout) alone, the probe program on the tiny preset's last layout,
     then the ensemble on the last layout."""
@@ -72,7 +84,8 @@ def mesh_job(rank, world, task_dir, probe_dir, steps, frames):
                                        x0={step: x.numpy() for step, x in alone.x0_latents.items()})
         if preset == "tiny":
             (probed,) = run_program(model, task, settings, [SEEDS[replica]], program(probe_dir))
-            out["program"] = dict(replica=replica, latent=probed.final_latent.numpy(), probes=probed.probes)
+            out["program"] = dict(replica=replica, latent=probed.final_latent.numpy(), probes=probed.probes,
+                                  fork=forked(model, task, settings, SEEDS[replica]))
         seeds = DistributedSeeds([1, 1], replica, timeout_s=60, group=parallel.seed_group(mesh))
         (member,) = run_trajectory(model, task, settings, [SEEDS[replica]], ensemble=EnsembleConfig(**ENSEMBLE),
                                    seed_group=seeds)
@@ -129,6 +142,7 @@ def references(task, settings, probe_dir):
         )
         if preset == "tiny":
             found["program"] = [run_program(model, task, settings, [seed], program(probe_dir))[0] for seed in SEEDS]
+            found["fork"] = [forked(model, task, settings, seed) for seed in SEEDS]
     return found
 
 
@@ -161,11 +175,12 @@ def test_the_ensemble_merged_over_the_seed_axis_is_the_in_process_one(ranks, ref
         assert max_diff(got["latent"], alone[got["replica"]].final_latent.numpy()) > 1e-4
 
 
-def test_noise_swap_energy_and_cka_on_sequence_shards_equal_the_unsharded_ones(ranks, references):
+def test_noise_swap_energy_cka_and_forks_on_sequence_shards_equal_the_unsharded_ones(ranks, references):
     for result in ranks:
         got = result["program"]
         expected = references["program"][got["replica"]]
         assert max_diff(got["latent"], expected.final_latent.numpy()) <= TOLERANCE
+        assert max_diff(got["fork"], references["fork"][got["replica"]]) <= TOLERANCE  # resumed from its own snapshot
         energy, reference = got["probes"]["energy"], expected.probes["energy"]
         assert len(energy) == len(reference) == 2 * 2  # 2 steps x 2 layers (the expert running the step)
         for row, ref in zip(energy, reference):
