@@ -225,6 +225,7 @@ def distill(config: DistillConfig, run_dir: str | Path, *, max_steps: int | None
         if step % config.checkpoint_every == 0 or step == end:
             save_atomic({"student": student.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                          "buffer": buffer.state_dict(), "knots": knots, "step": step}, state_path)
+            save_atomic(ema.state_dict(), run_dir / f"ema_{step:05d}.pt")  # every checkpoint, for validation
     return export_student(pipe, ema, config, run_dir / "export"), step
 
 
