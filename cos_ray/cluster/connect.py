@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import os
 
+from cos_ray.cluster.errors import RayUnavailable
+
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Connect to Ray once: `address`, else `$RAY_ADDRESS`, else a fresh local cluster (`"local"` asks for one
@@ -32,11 +34,19 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     on_term = signal.getsignal(signal.SIGTERM)
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     options = dict(log_to_driver=False, configure_logging=False)
-    if address == "local":
-        _drop_token_notice()
-        ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
-    else:
-        ray.init(address=address, **options)
+    try:
+        if address == "local":
+            _drop_token_notice()
+            ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
+        else:
+            ray.init(address=address, **options)
+    except Exception as err:  # Ray says why in its own words (a node that timed out starting, a refused address)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        if address == "local":
+            raise RayUnavailable(f"Ray could not start a local cluster ({reason}); check free memory and disk (df /tmp) "
+                                 "and Ray's logs under /tmp/ray/session_latest/logs, or pass --address") from None
+        raise RayUnavailable(f"could not connect to Ray at {address} ({reason}); check `ray status` on the head and "
+                             "that this address is its GCS (host:6379) or ray://host:10001") from None
     if threading.current_thread() is threading.main_thread():  # keep ours, else exit cleanly (the docstring)
         kept = callable(on_term) or on_term == signal.SIG_IGN
         signal.signal(signal.SIGTERM, on_term if kept else _exit_on_sigterm)

@@ -16,6 +16,10 @@ class ClusterError(CosRayError):
     exit_code = 3
 
 
+class RayUnavailable(CosRayError):
+    """Ray could not be started or reached: the environment, not a unit (exit 1; nothing ran)."""
+
+
 class WaitTimeout(ClusterError):
     """A remote call did not answer within its timeout (a worker stalled, or the cluster lacks resources)."""
 

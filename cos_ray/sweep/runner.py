@@ -178,7 +178,7 @@ def _run_on_groups(spec, units, retries: int, timeouts: Timeouts, progress, reco
     coordinator = Coordinator(model.name, (1,) * model.workers, groups=groups, lora=model.lora, offload=model.offload,
                               experts=model.experts_files(),
                               gpus_per_worker=model.gpus_per_worker, timeouts=timeouts, parallel=model.parallel,
-                              on_notice=lambda text: progress.console.print(text, markup=False, highlight=False))
+                              on_notice=progress.note)
     pool = ThreadPoolExecutor(groups, thread_name_prefix="cos-ray-unit")
     try:
         pending = {}
