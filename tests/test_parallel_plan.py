@@ -41,6 +41,8 @@ def test_the_plan_prints_every_layout_and_matches_wan22s_own_table(job):
     result = plan(job, "--gpu", "h100-80gb", "--gpus", "8")
     assert result.exit_code == 0, result.output
     out = result.output
+    assert "the spec's layout: Ulysses-2 + FSDP2: fits (42.1 GiB per GPU)" in out  # 26.6/2 x 2 experts + 2 blocks, ...
+    assert "experts 27.9 GiB (bf16, FSDP2: 1/2 + 2 blocks)" in out  # the memory section knows the layout too
     for layout in ("1 GPU + offload", "Ulysses-2 + FSDP2", "Ulysses-4", "Ulysses-8 + FSDP2"):
         assert re.search(rf"(?m)^  {re.escape(layout)} +\d", out), layout
     assert "GPU-hours" in out and "fastest sweep on 8 x h100-80gb" in out
@@ -67,7 +69,9 @@ def test_ulysses_fsdp_divides_the_weights_and_ulysses_the_activations():
 
 def test_a_spec_layout_that_cannot_fit_is_refused_with_the_fastest_that_can(job, tmp_path):
     spec = tmp_path / "ulysses2.yaml"
-    spec.write_text(job.read_text().replace("gpus_per_worker: 2", "gpus_per_worker: 1\n  parallel: {ulysses: 2}"))
+    text = job.read_text()
+    assert "parallel: {ulysses: 2, fsdp: true}" in text  # the job's own layout fits 48 GB cards; without FSDP2 it cannot
+    spec.write_text(text.replace("parallel: {ulysses: 2, fsdp: true}", "parallel: {ulysses: 2, fsdp: false}"))
     result = plan(spec, "--gpu", "l40s-48gb", "--gpus", "8")
     assert result.exit_code == 2, result.output
     assert "model.parallel: the spec's layout (Ulysses-2) cannot fit l40s-48gb" in result.output

@@ -4,6 +4,11 @@ accelerate balances the expert's modules over the devices by size, never splitti
 block's output - the hook point - lives whole on one device. The map is computed on a meta-device copy built from
 the expert's config (no weights read; any checkpoint layout) and handed to the loader, which passes it to
 `WanTransformer3DModel.from_pretrained(device_map=...)` or dispatches a single-file-loaded expert over it.
+
+A device map gives a worker the memory of its GPUs but the speed of one (one block computes at a time). Where the
+model's heads and the tokens allow it, a parallel layout (`model.parallel`, `cos_ray.engine.parallel`: Ulysses
+sequence parallelism + FSDP2, every GPU computing every step) is the better use of them; device maps stay for
+what it cannot split (a K that divides neither the heads nor the tokens) and for specs written before it.
 """
 
 from __future__ import annotations
