@@ -139,6 +139,15 @@ SAMPLER_PRESETS = {
         boundary=0.9,  # L: boundary = 0.900 (i2v): steps 0-1 on the high-noise expert, 2-3 on the low-noise one
         scheduler="flowmatch-euler",  # L generate.py: euler, the solver used in distillation
     ),
+    # The distilled tiny reasoner (preset model `tiny-reasoner-4step`) under the protocol it was distilled for
+    # (training/configs/tiny-reasoner-4step.yaml, cos_ray/training/distill.py): the teacher's CFG is folded into the
+    # student, so one conditional pass per step; the student sits in both experts, so the boundary changes nothing.
+    "tiny-reasoner-4step": dict(
+        steps=4,  # student_steps: 4 -> timesteps 1000, 937.5, 833.3, 625 at shift 5 (distill.knot_sigmas)
+        shift=5.0,  # shift: 5.0
+        guidance=1.0, guidance_2=1.0,  # the student regressed onto the teacher's CFG-5 trajectory: no uncond pass
+        scheduler="flowmatch-euler",  # the student's targets are Euler steps on these sigmas
+    ),
 }
 
 

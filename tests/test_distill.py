@@ -1,6 +1,6 @@
 """Step distillation (cos_ray.training.distill), a one-minute smoke: the objective is zero for a student equal to the
 teacher under the teacher's own protocol, the knots are the teacher's Euler solve, and a short run exports a student
-that loads and samples at the lightning-4step preset."""
+that loads and samples at its 4-step preset."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from cos_ray.training.config import DataConfig
-from cos_ray.training.distill import DistillConfig, distill, distill_loss, knot_sigmas, load_distill_config, teacher_knots
+from cos_ray.training.distill import (DistillConfig, distill, distill_loss, export_checkpoint, knot_sigmas,
+                                     load_distill_config, teacher_knots)
 
 
 def _inputs(pipe, config, n=2):
@@ -74,9 +75,16 @@ def test_a_short_run_exports_a_student_that_samples_at_four_steps(teacher, tmp_p
     log = [json.loads(line) for line in (tmp_path / "run" / "distill_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2, 3] and all(np.isfinite(entry["loss"]) for entry in log)
     record = json.loads((export / "distillation.json").read_text())
-    assert record["sampler"]["preset"] == "lightning-4step" and record["config"]["teacher"] == "tiny-reasoner"
+    assert record["sampler"]["preset"] == "tiny-reasoner-4step" and record["config"]["teacher"] == "tiny-reasoner"
+    assert sorted(p.name for p in (tmp_path / "run").glob("ema_*.pt")) == ["ema_00002.pt", "ema_00003.pt"]
     student = load_pipeline(str(export), device="cpu")
-    settings = preset_settings("lightning-4step", "tiny-a14b").replace(frames=5)
+    # a kept checkpoint exported after the run is the run's own export at that step
+    again = export_checkpoint(config, tmp_path / "run" / "ema_00003.pt", tmp_path / "again")
+    import torch
+
+    mine, theirs = load_pipeline(str(again), device="cpu").pipe.transformer, student.pipe.transformer
+    assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()))
+    settings = preset_settings("tiny-reasoner-4step", "tiny-a14b").replace(frames=5)
     video = sample(student, task, settings, [0])
     assert np.isfinite(video).all() and video.shape[-1] == 3
     _, resumed = distill(config, tmp_path / "run", log=lambda *_: None)  # a finished run resumes to its end

@@ -36,7 +36,7 @@ from cos_ray.training.config import DataConfig, _build, _check, _int, _num
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """A distillation run: the teacher (a preset or checkpoint), its ODE solve, the student's schedule, the optimiser."""
+    """A distillation run: the teacher (preset or checkpoint), its ODE solve, the student's schedule, the optimizer."""
 
     teacher: str = "tiny-reasoner"
     teacher_steps: int = 20  # Euler steps of the teacher's ODE solve; a multiple of student_steps
@@ -241,8 +241,21 @@ def export_student(pipe, weights, config: DistillConfig, target: Path) -> Path:
         image_encoder=None, image_processor=None, boundary_ratio=pipe.config.boundary_ratio,
         expand_timesteps=pipe.config.expand_timesteps)
     record = {"objective": "trajectory matching at the student's knots (cos_ray.training.distill)",
-              "sampler": {"preset": "lightning-4step", "steps": config.student_steps}, "config": config.as_dict()}
+              "sampler": {"preset": "tiny-reasoner-4step", "steps": config.student_steps}, "config": config.as_dict()}
     return export_pipeline(out, target, extra={"distillation.json": json.dumps(record, indent=2) + "\n"})
+
+
+def export_checkpoint(config: DistillConfig, weights_file: str | Path, target: str | Path) -> Path:
+    """A kept checkpoint (`ema_NNNNN.pt`, the student's EMA weights) exported as a pipeline, as a run's end does:
+    checkpoints are chosen on the validation seed after the run."""
+    import torch
+
+    from cos_ray.model.loader import load_pipeline
+
+    model = load_pipeline(config.teacher, device="cpu", dtype=torch.float32)
+    student = copy.deepcopy(model.pipe.transformer)
+    student.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
+    return export_student(model.pipe, student, config, Path(target))
 
 
 def main(argv=None) -> int:
@@ -252,8 +265,12 @@ def main(argv=None) -> int:
     parser.add_argument("config")
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--export", metavar="EMA_FILE", help="only export this kept checkpoint to --out (no training)")
     args = parser.parse_args(argv)
     try:
+        if args.export:
+            print(f"student in {export_checkpoint(load_distill_config(args.config), args.export, args.out)}")
+            return 0
         export, step = distill(load_distill_config(args.config), args.out, max_steps=args.max_steps)
     except UsageError as err:  # bad input: one line, exit 2 (as the CLI's table says)
         print(f"error: {err}")
