@@ -15,6 +15,7 @@ FIGURES = {  # name -> (module, function, what it shows)
     "ensemble": ("ensemble", "figure", "ensemble vs baseline, best-of-N, the medoid control, paired CIs"),
     "compare": ("comparison", "figure", "every method against the baseline (the Compare view)"),
     "frames-steps": ("frames_steps", "figure", "the answer over a frames x steps sampler grid"),
+    "distillation": ("distillation", "figure", "few-step sampling vs the full model: answers and exploration per step"),
 }
 
 
