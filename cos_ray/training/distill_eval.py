@@ -4,6 +4,8 @@ the teacher at 10 and 4 Euler steps are judged on the same held-out mazes by the
 
   python -m cos_ray.training.distill_eval tiny-reasoner-4step --preset tiny-reasoner-4step --seed 2 --n 60 --out DIR
   python -m cos_ray.training.distill_eval tiny-reasoner --scheduler flowmatch-euler --steps 4 --seed 1 --out DIR
+  python -m cos_ray.training.distill_eval tiny-reasoner --preset tiny-reasoner-4step --seed 2 --n 60 --out DIR \
+      --weights runs/tiny-reasoner-4step/ema_*.pt           # a run's kept checkpoints on the validation seed
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def main(argv=None) -> int:
     parser.add_argument("--run-seed", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights", nargs="+", metavar="EMA_FILE",
+                        help="kept checkpoints (distill's ema_NNNNN.pt) judged in turn in MODEL's both experts: "
+                             "the validation of a run's checkpoints without exporting each")
     args = parser.parse_args(argv)
 
     def body():
@@ -55,12 +60,19 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         folders = held_out_tasks(out / "tasks", args.seed, args.n, DataConfig())
         model = load_pipeline(args.model, device="cpu")
-        rows = evaluate(model, folders, seed=args.run_seed, settings=settings, methods=("model",), progress=True)
-        summary = {"model": args.model, "settings": dataclasses.asdict(settings), "task_seed": args.seed,
-                   "n": args.n, "run_seed": args.run_seed, "methods": summarise(rows)}
-        (out / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        print(json.dumps(summary["methods"], indent=2))
+        for weights in args.weights or [None]:
+            if weights is not None:
+                state = torch.load(weights, map_location="cpu", weights_only=True)
+                for expert in (model.pipe.transformer, model.pipe.transformer_2):
+                    expert.load_state_dict(state)
+            rows = evaluate(model, folders, seed=args.run_seed, settings=settings, methods=("model",))
+            summary = {"model": args.model, "weights": weights, "settings": dataclasses.asdict(settings),
+                       "task_seed": args.seed, "n": args.n, "run_seed": args.run_seed, "methods": summarise(rows)}
+            name = "" if weights is None else f"{Path(weights).stem}."
+            (out / f"{name}rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            (out / f"{name}summary.json").write_text(json.dumps(summary, indent=2))
+            solved = summary["methods"]["model"]
+            print(json.dumps({"weights": weights, **solved}), flush=True)
 
     return run_reporting_errors(body)
 
