@@ -36,7 +36,11 @@ def staged_folder(folder: Path, overwrite: bool = False, flag: str = "--out"):
         if folder.exists():
             old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             os.rename(folder, old)
-            os.rename(staging, folder)
+            try:
+                os.rename(staging, folder)
+            except BaseException:
+                os.rename(old, folder)  # the folder as it was
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(staging, folder)

@@ -9,13 +9,12 @@ Everything is checked first; each method/seed folder (and `gt`) is assembled in 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 
 from cos_ray.errors import UsageError
+from cos_ray.staging import staged_folder
 from cos_ray.tasks.folder import FINAL_FRAME, FIRST_FRAME, GROUND_TRUTH, PROMPT, SPLITS
 
 GT_FOLDER = "gt"  # beside the method folders; no method is named so (`cos_ray.spec.methods.METHODS`)
@@ -104,25 +103,8 @@ def export_ground_truth(entries, out: str | Path, overwrite: bool = False) -> Pa
 
 def _place(folder: Path, files: dict[Path, Path]) -> Path:
     """Copy {relative: source} into a staging folder beside `folder`, then rename it into place (replacing it)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.staging-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_folder(folder, overwrite=True, flag="export folder") as staging:
         for relative, source in files.items():
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staging / relative)
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(folder, old)
-            try:
-                os.rename(staging, folder)
-            except BaseException:
-                os.rename(old, folder)  # the folder as it was
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
