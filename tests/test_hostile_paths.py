@@ -201,9 +201,7 @@ def test_every_command_is_attacked():
 
 
 # Known, reported, owned elsewhere: strict, so a fix shows up as XPASS and the entry is removed.
-KNOWN = {
-    ("dashboard", "symlink_loop"): "cli/dashboard.py has no @reports_errors: Store's UsageError is a traceback",
-}
+KNOWN = {}
 # Known and timing-dependent (not strict): (command, kind) -> why.
 SLOW = {}
 

@@ -18,6 +18,7 @@ import sys
 
 import click
 
+from cos_ray.cli.errors import reports_errors
 from cos_ray.dashboard.server import start_streamlit, stop_child
 
 
@@ -62,6 +63,7 @@ def _stop(child) -> None:
 @click.option("--sql-memory", default="2GB", show_default=True, help="DuckDB memory of one SQL-box session.")
 @click.option("--sql-max-bytes", default="32MB", show_default=True,
               help="Bytes of one SQL-box result shown (at most a quarter of --sql-memory); the rest is cut, saying so.")
+@reports_errors
 def dashboard(out, port, address, token, sql_timeout, sql_memory, sql_max_bytes):
     """Serve the dashboard for the store at --out: sweeps, runs, method comparison, Chain-of-Steps, probes, SQL.
 
