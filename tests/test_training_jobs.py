@@ -15,7 +15,18 @@ from cos_ray.training.data import TRAIN_SEED_BASE
 from cos_ray.training.distribution import model_distribution
 
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
-ORIGINALS = sorted(p for p in (JOBS / "paper").glob("*.yaml") if not p.stem.endswith("-tiny-reasoner"))
+# The paper jobs on the tiny preset, each with a `-tiny-reasoner` variant. The distillation jobs run real checkpoints
+# (A14B, Lightning LoRAs: tests/test_distillation_jobs.py); their laptop analogue is the pair
+# distillation-tiny-reasoner.yaml (the teacher) + distillation-tiny-reasoner-4step.yaml (the distilled student).
+ORIGINALS = sorted(p for p in (JOBS / "paper").glob("*.yaml")
+                   if "tiny-reasoner" not in p.stem and not p.stem.startswith("distillation"))
+
+
+def test_the_distillation_pair_has_its_laptop_analogue():
+    teacher, student = (load_spec(JOBS / "paper" / f"distillation-tiny-reasoner{tail}.yaml") for tail in ("", "-4step"))
+    assert (teacher.model.name, student.model.name) == ("tiny-reasoner", "tiny-reasoner-4step")
+    assert {u.method for u in expand(teacher)} == {u.method for u in expand(student)}
+    assert [u.task.identity for u in expand(teacher)][:1] == [u.task.identity for u in expand(student)][:1]
 shipped = pytest.mark.skipif(not (SHIPPED_PRESETS["tiny-reasoner"] / "model_index.json").is_file(),
                              reason="tiny-reasoner weights not shipped in this checkout")
 

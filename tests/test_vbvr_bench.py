@@ -175,7 +175,7 @@ def test_score_imports_evalkit_results_joined_to_runs(bench_sweep, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("not json", "not JSON"),
+    ("not json", "not valid JSON"),
     ('{"samples": [{"video_path": "a.mp4", "task_name": "x"}]}', r"samples\[0\]\.score: expected a number"),
     ('{"results": []}', "expected EvalKit's results JSON"),
     ('{"samples": [{"video_path": "/x/In-Domain_50/T/00009.mp4", "task_name": "T", "score": 1}]}',
