@@ -9,9 +9,11 @@ from pathlib import Path
 
 from cos_ray.model.checkpoint import inspect_checkpoint
 
-PRESET_FAMILIES = {"tiny": "tiny-a14b", "tiny-ti2v": "tiny-ti2v", "tiny-reasoner": "tiny-a14b"}
+PRESET_FAMILIES = {"tiny": "tiny-a14b", "tiny-ti2v": "tiny-ti2v", "tiny-reasoner": "tiny-a14b",
+                   "tiny-reasoner-4step": "tiny-a14b"}
 # Presets shipped as trained weights inside the package (diffusers format); the others are built from configs.
-SHIPPED_PRESETS = {"tiny-reasoner": Path(__file__).parent / "presets" / "tiny-reasoner"}
+SHIPPED_PRESETS = {name: Path(__file__).parent / "presets" / name for name in ("tiny-reasoner", "tiny-reasoner-4step")}
+# The distilled student runs under its own sampler preset (cos_ray.sampler.SAMPLER_PRESETS, same name).
 
 
 def is_preset(model: str | Path) -> bool:
