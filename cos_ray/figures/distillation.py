@@ -88,6 +88,8 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
             ax.set(title=label, xlabel="σ at the step (noise → answer)", xlim=(1.02, -0.02))
             if "share" in label:
                 ax.set_ylim(-0.02, 1.02)
+            else:
+                ax.set_ylim(bottom=0)  # counts and distances from 0: a flat curve looks flat
             ax.title.set_fontsize(9)
         axes[1].legend(fontsize=6)
         fig.tight_layout()
