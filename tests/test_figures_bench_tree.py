@@ -67,3 +67,28 @@ def test_the_frames_steps_csv_recounts(drawn):
         assert (row["runs"], row["right"]) == (len(scores), k)
         assert row["mean"] == pytest.approx(scores.mean(), abs=1e-5)
         assert (row["share_ci_low"], row["share_ci_high"]) == pytest.approx(wilson(k, len(scores)), abs=1e-5)
+
+
+def test_the_distillation_csv_recounts(drawn):
+    """The sweep's two step budgets are two settings of the distillation figure: answers right and x̂0's distance to
+    the run's own final latent per step, recounted with numpy from the raw rows (no candidates: no route reader)."""
+    import json
+
+    store, figures = drawn
+    runs = raw(store, "select run_id, settings, score from runs where status = 'ok' and score is not null")
+    steps_of = {r["run_id"]: json.loads(r["settings"])["steps"] for r in runs}
+    table = {int(r["steps"]): r for r in read_csv(figures / "distillation.csv")}
+    assert set(table) == set(steps_of.values()) == {2, 3}
+    for n_steps, row in table.items():
+        scores = np.array([r["score"] for r in runs if steps_of[r["run_id"]] == n_steps])
+        assert (row["runs"], row["right"]) == (len(scores), int((scores >= 0.9).sum()))
+    distances = defaultdict(list)
+    for s in raw(store, "select run_id, step, x0_to_final from steps"):
+        if s["run_id"] in steps_of:
+            distances[(steps_of[s["run_id"]], s["step"])].append(s["x0_to_final"])
+    per_step = read_csv(figures / "distillation.per_step.csv")
+    assert {(int(r["steps"]), int(r["step"])) for r in per_step} == set(distances)
+    for r in per_step:
+        kept = [d for d in distances[(int(r["steps"]), int(r["step"]))] if d is not None]
+        assert r["x0_to_final"] == (pytest.approx(np.mean(kept), abs=1e-6) if kept else None)
+        assert r["candidates"] is None

@@ -46,8 +46,13 @@ def figure(reader, where: RunFilter, verdict) -> Drawn:
     if len(settings) < 2:
         raise Unsupported("one (model, steps, guidance) setting only: nothing to compare a few-step sampler with")
     r_clause, r_values = where.where("r")
-    per_step = reader.rows(STEPS_SQL.format(setting=SETTING.replace("model,", "r.model,").replace(
-        "json_extract_string(settings", "json_extract_string(r.settings"), clause=r_clause), r_values)
+    have = reader.columns("steps")  # none without a steps table; stores older than a column read it as NULL
+    sql = STEPS_SQL
+    for column in ("sigma", "score", "candidates", "answer_in_candidates", "x0_to_final", "x0_spread"):
+        if column not in have:
+            sql = sql.replace(f"s.{column}", "NULL::DOUBLE")
+    per_step = reader.rows(sql.format(setting=SETTING.replace("model,", "r.model,").replace(
+        "json_extract_string(settings", "json_extract_string(r.settings"), clause=r_clause), r_values) if have else []
     right = verdict.final(base)
     table = []
     for name, rows in settings.items():
