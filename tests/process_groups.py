@@ -20,3 +20,17 @@ def stop_group(process: subprocess.Popen, grace_s: float) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def still_running(processes: list) -> list:
+    """Those of `processes` (psutil.Process) still running; a zombie counts as gone (it holds no port, runs nothing)."""
+    import psutil
+
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive

@@ -18,6 +18,8 @@ import time
 import psutil
 import pytest
 
+from process_groups import still_running
+
 pytestmark = pytest.mark.timeout(180)
 
 GONE_WITHIN = 5.0  # seconds after the driver exits
@@ -31,23 +33,13 @@ if sys.argv[1] == "sweep":  # as `cos-ray submit` does before it connects
     signal.signal(signal.SIGTERM, request_stop)
 connect(num_cpus=1)
 import ray
-print("worker", ray.get(ray.remote(lambda: os.getpid()).remote(), timeout=120), flush=True)
-try:
+worker = ray.get(ray.remote(lambda: os.getpid()).remote(), timeout=120)
+try:  # the signal may come as soon as the line is out: the wait for it starts before
+    print("worker", worker, flush=True)
     time.sleep(300)
 except KeyboardInterrupt:
     sys.exit(130)
 """
-
-
-def _alive(processes):
-    alive = []
-    for process in processes:
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(process)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
 
 
 @pytest.mark.parametrize("handler,signum,code", [("none", signal.SIGTERM, 143), ("sweep", signal.SIGTERM, 130),
@@ -66,12 +58,12 @@ def test_a_signalled_driver_leaves_no_ray_process(handler, signum, code):
         driver.send_signal(signum)
         assert driver.wait(timeout=60) == code
         exited = time.monotonic()
-        while _alive(children) and time.monotonic() - exited < 15:
+        while still_running(children) and time.monotonic() - exited < 15:
             time.sleep(0.1)
-        left, after = _alive(children), time.monotonic() - exited
+        left, after = still_running(children), time.monotonic() - exited
         stderr = driver.stderr.read()
     finally:
-        for process in _alive(children) + ([psutil.Process(driver.pid)] if driver.poll() is None else []):
+        for process in still_running(children) + ([psutil.Process(driver.pid)] if driver.poll() is None else []):
             process.kill()
     assert not left and after <= GONE_WITHIN, (after, [p.name() for p in left])
     assert "Traceback" not in stderr and "SIGTERM received" not in stderr, stderr[-3000:]

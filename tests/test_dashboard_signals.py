@@ -16,6 +16,7 @@ import time
 import psutil
 import pytest
 
+from process_groups import still_running
 from served_dashboard import free_port, serving
 from test_dashboard_stores import write_probe_store
 
@@ -57,18 +58,6 @@ def _dashboard_process(port: int) -> psutil.Process:
     raise AssertionError(f"no cos-ray dashboard on port {port}")
 
 
-def _gone(processes: list[psutil.Process]) -> list[psutil.Process]:
-    """Those of `processes` still running (a zombie counts as gone: it holds no port and runs nothing)."""
-    alive = []
-    for process in processes:
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(process)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
 @pytest.mark.parametrize("signum,gated", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
                          ids=["sigterm", "sigint", "sigterm-gated"])
 def test_a_signal_stops_the_dashboard_and_its_children(probe_store, tmp_path, signum, gated):
@@ -84,7 +73,7 @@ def test_a_signal_stops_the_dashboard_and_its_children(probe_store, tmp_path, si
         while not port_is_free(port) and time.monotonic() - sent < 10:
             time.sleep(0.05)
         freed = time.monotonic() - sent
-        left = _gone(children)
+        left = still_running(children)
     assert code == 128 + signum, code
     assert freed <= FREE_WITHIN, f"port {port} still taken {freed:.1f} s after the signal"
     assert not left, f"left running: {[p.cmdline() for p in left]}"
@@ -101,8 +90,8 @@ def test_a_killed_dashboard_leaves_no_streamlit_serving(probe_store, tmp_path):
         sent = time.monotonic()
         parent.kill()  # no handler runs: only the kernel's parent-death signal stops the child
         parent.wait(timeout=15)
-        while (_gone(children) or not port_is_free(port)) and time.monotonic() - sent < 15:
+        while (still_running(children) or not port_is_free(port)) and time.monotonic() - sent < 15:
             time.sleep(0.05)
         freed = time.monotonic() - sent
-        left = _gone(children)
+        left = still_running(children)
     assert not left and freed <= FREE_WITHIN, (freed, [p.cmdline() for p in left])

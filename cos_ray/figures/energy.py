@@ -22,13 +22,16 @@ from cos_ray.figures.run_filter import RunFilter
 MAP_LAYERS, MAP_STEPS = (0, 10, 20, 30, 39), (0, 4, 9)
 
 
+def _runs(where: RunFilter, run_id: str | None) -> tuple[str, list]:
+    """The runs a figure averages over: one run when named, else the filter's (SQL on `runs r`, bound values)."""
+    return ("r.run_id = ?", [run_id]) if run_id is not None else where.where("r")
+
+
 def energy_heatmap(connection, where: RunFilter, run_id: str | None = None) -> pa.Table:
     """Mean activation energy per (layer index, step), over the filtered runs or over one run."""
     if not has_layers(connection):
         return pa.table({})
-    clause, values = where.where("r")
-    if run_id is not None:
-        clause, values = "r.run_id = ?", [run_id]
+    clause, values = _runs(where, run_id)
     return connection.query(f"""
         SELECT l.layer_index AS layer, l.step, count(*) AS rows, avg(l.value) AS energy
         FROM layers l JOIN runs r USING (run_id)
@@ -40,9 +43,7 @@ def energy_per_frame(connection, where: RunFilter, step: int, run_id: str | None
     """Mean activation energy per (layer index, latent frame) at one step."""
     if not has_layers(connection):
         return pa.table({})
-    clause, values = where.where("r")
-    if run_id is not None:
-        clause, values = "r.run_id = ?", [run_id]
+    clause, values = _runs(where, run_id)
     return connection.query(f"""
         WITH frames AS (
             SELECT l.layer_index AS layer, generate_subscripts(l.frame_means, 1) - 1 AS frame,
