@@ -214,6 +214,16 @@ def test_step_curves_and_lock_in(sweep_store):
         assert row["runs"] == len(values) and close(row["mean"], float(np.mean(values)))
         low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
         assert close(row["ci_low"], low, 1e-7) and close(row["ci_high"], high, 1e-7)
+    spreads = defaultdict(list)  # exploration: the members' x̂0 apart, per (method, step), recounted
+    for row in read(store, "steps").to_pylist():
+        if row.get("x0_spread") is not None:
+            spreads[(run_rows[row["run_id"]]["method"], row["step"])].append(row["x0_spread"])
+    assert spreads, "the sweep's ensembles record their members' x̂0 spread"
+    spread_curves = chain.step_curves(connection, RunFilter(), "x0_spread").to_pylist()
+    assert {(row["method"], row["step"]) for row in spread_curves} == set(spreads)
+    for row in spread_curves:
+        assert row["runs"] == len(spreads[(row["method"], row["step"])])
+        assert close(row["mean"], float(np.mean(spreads[(row["method"], row["step"])])))
     with pytest.raises(ValueError, match="metric"):
         chain.step_curves(connection, RunFilter(), "score) FROM runs --")
     for row in chain.step_curves(connection, RunFilter(), "score").to_pylist():  # a bounded metric: inside [0, 1]
@@ -226,6 +236,8 @@ def test_step_curves_and_lock_in(sweep_store):
         assert locked[method]["runs"] == len(mine)
         assert locked[method]["locked"] == len(steps)
         assert close(locked[method]["mean_lock_in_step"], float(np.mean(steps)) if steps else None)
+        commits = [row["commit_step"] for row in mine if row["commit_step"] is not None]
+        assert close(locked[method]["mean_commit_step"], float(np.mean(commits)) if commits else None)
         wilson = stats.binomtest(len(steps), locked[method]["scored"]).proportion_ci(0.95, method="wilson")
         assert close(locked[method]["locked_ci_low"], wilson.low, 1e-9)
         assert close(locked[method]["locked_ci_high"], wilson.high, 1e-9)

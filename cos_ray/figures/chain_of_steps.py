@@ -18,12 +18,17 @@ from cos_ray.figures.figure import Drawn, Unsupported, pairs
 from cos_ray.figures.intervals import bounded_interval, t_interval, wilson
 from cos_ray.figures.run_filter import RunFilter
 
-BOUNDED = {"score"}  # metrics in [0, 1]: their intervals stay there (`intervals.bounded_interval`)
+BOUNDED = {"score", "answer_in_candidates"}  # metrics in [0, 1]: their intervals stay there (`intervals.bounded_interval`)
 METRICS = {
     "score": "task-specific score of the decoded x̂0",
     "x0_change": "relative change of x̂0 from the previous recorded step",
     "x0_std": "standard deviation of x̂0",
     "x0_mean": "mean of x̂0",
+    # exploration (cos_ray.probes.exploration, docs/probes.md)
+    "candidates": "candidate routes drawn in the decoded x̂0 (path tasks)",
+    "answer_in_candidates": "share of runs whose final route is among the step's candidates (path tasks)",
+    "x0_spread": "mean pairwise RMS distance between an ensemble's members' x̂0 (exploration breadth)",
+    "x0_to_final": "RMS distance from the step's x̂0 to the run's own final latent",
 }
 
 
@@ -32,8 +37,9 @@ def step_curves(connection, where: RunFilter, metric: str = "score") -> pa.Table
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
     clause, values = where.where("r")
+    value = f"CAST(s.{metric} AS DOUBLE)"  # a boolean (answer_in_candidates) averages as a share
     rows = connection.query(f"""
-        SELECT r.method, s.step, count(s.{metric}) AS runs, avg(s.{metric}) AS mean, stddev_samp(s.{metric}) AS sd
+        SELECT r.method, s.step, count({value}) AS runs, avg({value}) AS mean, stddev_samp({value}) AS sd
         FROM steps s JOIN runs r USING (run_id)
         WHERE {clause} AND s.{metric} IS NOT NULL
         GROUP BY ALL ORDER BY 1, 2""", values).to_pylist()
@@ -46,13 +52,15 @@ def step_curves(connection, where: RunFilter, metric: str = "score") -> pa.Table
 
 def lock_in(connection, where: RunFilter) -> pa.Table:
     """Per method: runs, runs scored, runs whose answer locked in, the share with its 95% Wilson interval, mean and
-    median lock-in step, mean flips."""
+    median lock-in step, mean flips, and the mean `commit_step` (the step after which the answer no longer changes,
+    right or wrong: `cos_ray.probes.exploration`)."""
     clause, values = where.where()
     table = connection.query(f"""
         SELECT method, count(*) AS runs, count(score) AS scored, count(lock_in_step) AS locked,
                count(lock_in_step) / nullif(count(score), 0) AS locked_share,
                avg(lock_in_step) AS mean_lock_in_step, median(lock_in_step) AS median_lock_in_step,
-               avg(coalesce(flips, TRY_CAST(json_extract_string(scores, '$.flips') AS INTEGER))) AS mean_flips
+               avg(coalesce(flips, TRY_CAST(json_extract_string(scores, '$.flips') AS INTEGER))) AS mean_flips,
+               avg(commit_step) AS mean_commit_step
         FROM runs WHERE {clause} GROUP BY 1 ORDER BY 1""", values)
     bounds = [wilson(locked, scored) for locked, scored in zip(table.column("locked").to_pylist(),
                                                                table.column("scored").to_pylist())]

@@ -34,7 +34,8 @@ def render(connection, where) -> None:
     st.subheader("Lock-in")
     st.caption("lock-in step: the first step from which the decoded x̂0's answer stays correct; flips: how often "
                "it changed between correct and wrong along the steps; locked_ci_low/high: the locked-in share's 95% "
-               "Wilson interval")
+               "Wilson interval; commit step: the step after which the answer no longer changes, right or wrong "
+               "(exploration per step: the candidates, answer_in_candidates, x0_spread and x0_to_final metrics above)")
     locked = cached(connection, "chain.lock_in", where).to_pandas()
     st.dataframe(locked, hide_index=True, width="stretch", column_config={
         column: NUMBER for column in locked.columns if locked[column].dtype.kind == "f"})
