@@ -168,6 +168,7 @@ def distill(config: DistillConfig, run_dir: str | Path, *, max_steps: int | None
     from cos_ray.training.encode import prompt_embeddings
     from cos_ray.training.flow import step_generator
     from cos_ray.training.state import append_log, load, save_atomic
+    from cos_ray.training.update import update_with_ema
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -209,13 +210,7 @@ def distill(config: DistillConfig, run_dir: str | Path, *, max_steps: int | None
         pick = torch.randint(config.trajectories, (config.batch,), generator=generator).to(device)
         knot = torch.randint(config.student_steps, (config.batch,), generator=generator).to(device)
         loss = distill_loss(student, knots, buffer.conditions, positive, pick, knot, config)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
-        opt.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), student.parameters()):
-                e.lerp_(p, 1 - config.ema)
+        grad_norm = update_with_ema(student, ema, opt, loss, config.grad_clip, config.ema)
         step += 1
         if step % config.log_every == 0 or step == end:
             now = time.time()

@@ -88,6 +88,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
     from cos_ray.training.encode import prompt_embeddings
     from cos_ray.training.flow import flow_batch, flow_loss, step_generator
     from cos_ray.training.state import append_log, load, save_atomic
+    from cos_ray.training.update import update_with_ema
 
     run_dir = Path(run_dir)
     torch.set_num_threads(config.threads)
@@ -138,13 +139,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, progress: bool = True, ma
         for group in opt.param_groups:
             group["lr"] = _lr(config, step)
         loss = flow_loss(transformer, hidden, timestep, text, velocity)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(transformer.parameters(), cfg.grad_clip)
-        opt.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), transformer.parameters()):
-                e.lerp_(p, 1 - cfg.ema)
+        grad_norm = update_with_ema(transformer, ema, opt, loss, cfg.grad_clip, cfg.ema)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
