@@ -168,15 +168,23 @@ def load_yaml(text: str, limits: ReadLimits = DEFAULT, source="<text>", what: st
     """The YAML document in `text`, composed under `limits`; FileRefused when refused or not valid YAML."""
     import yaml
 
-    from cos_ray.bounded_yaml import BoundedLoader
+    from cos_ray.bounded_yaml import BoundedLoader, PythonBoundedLoader
 
-    loader = BoundedLoader(text, limits, source, what)
     try:
-        return loader.get_single_data()
+        return _compose(BoundedLoader(text, limits, source, what))
+    except yaml.YAMLError:  # libyaml's message: PyYAML's own reader says the same in the project's terms (depth)
+        pass
+    try:
+        return _compose(PythonBoundedLoader(text, limits, source, what))
     except yaml.YAMLError as err:
         message = str(err)
         message = message if len(message) <= 400 else message[:400] + " ..."
         raise FileRefused(source, f"not valid YAML ({message})") from None
+
+
+def _compose(loader):
+    try:
+        return loader.get_single_data()
     finally:
         loader.dispose()
 
