@@ -50,6 +50,7 @@ class MemberResult:
     filmstrip: object = None  # `# (decoded_steps, shown_frames, h, w, 3)` uint8, or None
     filmstrip_steps: list[int] = field(default_factory=list)
     probes: dict = field(default_factory=dict)  # probe name -> rows (see cos_ray.probes.program)
+    stopped_at: int | None = None  # a search's pruned candidate: the last step it ran (video and final latent None)
 
 
 def run_trajectory(

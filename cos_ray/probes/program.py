@@ -27,8 +27,11 @@ class Program:
     swap_source: object = None  # TaskInput of run B, with `swap`
     energy: EnergyConfig | None = None
     sensitivity: object = None  # "latents" or a HookPoint (or its name): CKA against the clean run, per step
+    search: object = None  # cos_ray.probes.search.SearchConfig: the unit's seeds are candidates, the best continue
 
     def __post_init__(self):
+        if self.search is not None and (self.perturbed() or self.energy is not None or self.sensitivity is not None):
+            raise UsageError(f"{self.search.field}: a search runs clean candidates; it takes no perturbation or probe")
         if (self.swap is None) != (self.swap_source is None):
             raise UsageError("swap: give both the swap and its source task (run B)")
         if self.sensitivity is not None and not self.perturbed():
@@ -47,6 +50,10 @@ def run_program(model, task, settings, seeds: list[int], program: Program | None
     from cos_ray.probes.states import StateCapture
 
     program = program or Program()
+    if program.search is not None:  # N candidates to an early step, the best continued (cos_ray.probes.search)
+        from cos_ray.probes.search import run_search
+
+        return run_search(model, task, settings, seeds, program.search, **trajectory)
     extra = list(trajectory.pop("interventions", ()))
     companions = {key: value for key, value in trajectory.items() if key in ("seed_group", "ensemble")}
     interventions = []

@@ -29,7 +29,8 @@ def forkable(unit) -> bool:
     program = unit.program
     if program is None:
         return True
-    return program.noise_at_frame is None and program.energy is None and program.sensitivity is None
+    return (program.noise_at_frame is None and program.energy is None and program.sensitivity is None
+            and getattr(program, "search", None) is None)  # a search forks its own candidates
 
 
 def prefix_key(unit) -> str:
@@ -182,6 +183,24 @@ def companion_passes(unit) -> int:
     return runs * sum(passes_per_step(unit.settings))
 
 
+def passes_of_records(records, settings) -> int:
+    """Transformer forward passes a trajectory ran, counted from its step records (one per step it computed, with
+    the expert of the step): 2 with CFG on that expert, else 1. Exact where `passes_per_step` approximates the
+    experts' split; a forked run's records include the steps it resumed after (its cost as if run alone)."""
+    guidance = {"low": settings.guidance_2}
+    return sum(2 if guidance.get(record.get("expert"), settings.guidance) > 1.0 else 1 for record in records)
+
+
+def search_of(unit):
+    """The unit's `SearchConfig`, or None."""
+    return getattr(unit.program, "search", None)
+
+
+def search_passes(unit) -> tuple[int, int]:
+    """(a search unit's forward passes, best-of-N's over the same candidates)."""
+    return search_of(unit).resolved(unit.settings.steps).passes(passes_per_step(unit.settings))
+
+
 def forward_passes(groups: list[ForkGroup]) -> tuple[int, int]:
     """(forked, unforked) transformer forward passes of the model units, per member trajectory (batch rows)."""
     forked = unforked = 0
@@ -189,6 +208,10 @@ def forward_passes(groups: list[ForkGroup]) -> tuple[int, int]:
         for branch in group.branches:
             unit = branch.unit
             if not unit.runs_model:
+                continue
+            if search_of(unit) is not None:  # N candidates to select_at, M after it
+                own = search_passes(unit)[0]
+                forked, unforked = forked + own, unforked + own
                 continue
             per_step = passes_per_step(unit.settings)
             members = len(unit.seeds)
@@ -204,7 +227,25 @@ def describe_forks(units) -> str:
     forked, unforked = forward_passes(groups)
     shared = [group for group in groups if len(group) > 1]
     ratio = f"{forked / unforked:.3f}" if unforked else "n/a"
-    return (f"forward passes with companion runs (run B of a swap, the clean run of CKA): {unforked:,} without "
+    text = (f"forward passes with companion runs (run B of a swap, the clean run of CKA): {unforked:,} without "
             f"forking (--no-fork), {forked:,} forked ({ratio} of them); "
             f"{sum(len(group) for group in shared)} units in {len(shared)} fork groups, "
             f"{len(groups) - len(shared)} run alone")
+    return "\n".join([text, *describe_search(units)])
+
+
+def describe_search(units) -> list[str]:
+    """One line per search setting of the units: its forward passes beside best-of-N's over the same candidates."""
+    settings: dict = {}
+    for unit in units:
+        if unit.runs_model and search_of(unit) is not None:
+            config = search_of(unit).resolved(unit.settings.steps)
+            own, best = search_passes(unit)
+            seen = settings.setdefault(json.dumps(config.params(), sort_keys=True), [config, 0, 0, 0])
+            seen[1], seen[2], seen[3] = seen[1] + 1, seen[2] + own, seen[3] + best
+    lines = []
+    for config, count, own, best in settings.values():
+        lines.append(f"search (candidates {config.candidates}, select_at step {config.select_at}, keep {config.keep}, "
+                     f"verifier {config.verifier}): {count} unit(s), {own:,} forward passes vs best-of-"
+                     f"{config.candidates}'s {best:,} over the same seeds ({own / best:.3f} of them)")
+    return lines

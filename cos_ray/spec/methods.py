@@ -430,3 +430,7 @@ METHODS = {"baseline": BaselineSpec, "ensemble": EnsembleSpec, "noise_at_step": 
            "noise_at_frame": NoiseAtFrameSpec, "swap": SwapSpec, "first_frame": FirstFrameSpec,
            "ground_truth": GroundTruthSpec}
 MethodSpec.registry = METHODS
+
+from cos_ray.spec.search import SearchSpec  # noqa: E402 - it derives from MethodSpec, defined above
+
+METHODS["search"] = SearchSpec

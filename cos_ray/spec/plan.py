@@ -63,12 +63,16 @@ def flops_per_pass(model: str, settings) -> float:
 
 
 def plan(spec: Spec, units: list[Unit]) -> Plan:
+    from cos_ray.spec.forks import search_of, search_passes
+
     passes, flops, by_method = 0, 0.0, {}
     per_pass: dict = {}
     for unit in units:
         runs = len(unit.seeds)
         runs_model = unit.method_spec is None or unit.method_spec.runs_model  # trivial baselines cost nothing
         count = passes_per_run(unit.settings) * runs if runs_model else 0
+        if runs_model and search_of(unit) is not None:  # pruned candidates stop at select_at
+            count = search_passes(unit)[0]
         key = repr(unit.settings)
         if key not in per_pass:
             per_pass[key] = flops_per_pass(unit.model, unit.settings)

@@ -62,7 +62,7 @@ RUNS = pa.schema([
     ("commit_step", pa.int32()),     # first step from which the answer (its candidate routes) no longer changes
     #                                  (null: not decoded / no route reader; cos_ray.probes.exploration)
     ("score_reason", pa.string()),   # why the scores are null (no built-in scorer: `cos-ray score --evalkit`)
-    ("status", pa.string()),         # ok | failed
+    ("status", pa.string()),         # ok | failed | pruned (a search's candidate not continued: see stop_step)
     ("error", pa.string()),
     ("duration_s", pa.float64()),
     ("worker", pa.string()),
@@ -83,6 +83,11 @@ RUNS = pa.schema([
     ("diffusers_version", pa.string()),
     ("ray_version", pa.string()),
     ("transformers_version", pa.string()),
+    # cost (null in stores written before these columns): transformer forward passes this run's trajectory used
+    # (CFG's two passes counted, companion runs of a swap or CKA included; a forked run counted as if run alone),
+    # and the last step a search's pruned candidate ran (null: it ran to the end)
+    ("forward_passes", pa.int64()),
+    ("stop_step", pa.int32()),
 ])
 
 STEPS = pa.schema([
@@ -115,7 +120,8 @@ LAYERS = pa.schema([
     ("run_id", pa.string()),
     ("unit_id", pa.string()),
     ("step", pa.int32()),
-    ("kind", pa.string()),           # energy | cka
+    ("kind", pa.string()),           # energy | cka | x0_to_mean | consensus | search (a search's verifier score
+    #                                  of a candidate at the selection step: `layer` the verifier, `layer_index` rank)
     ("layer", pa.string()),          # hook point name (high.blocks.20, low.blocks.20) or latents
     ("layer_index", pa.int32()),     # the block's index (null for latents)
     ("expert", pa.string()),         # high | low (null for latents)

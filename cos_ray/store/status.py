@@ -12,10 +12,10 @@ from cos_ray.store.query import run_sql
 
 
 def unit_status(store: Store) -> dict[str, str]:
-    """unit_id -> 'ok' (every member finished) or 'failed' (some member failed)."""
+    """unit_id -> 'ok' (every member finished, or was pruned by its search) or 'failed' (some member failed)."""
     if not store.exists() or not store.has_table("runs"):
         return {}
-    table = run_sql(store, "SELECT unit_id, bool_and(status = 'ok') AS ok FROM runs GROUP BY unit_id")
+    table = run_sql(store, "SELECT unit_id, bool_and(status IN ('ok', 'pruned')) AS ok FROM runs GROUP BY unit_id")
     return {uid: "ok" if ok else "failed" for uid, ok in zip(table.column("unit_id").to_pylist(),
                                                             table.column("ok").to_pylist())}
 

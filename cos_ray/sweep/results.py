@@ -44,6 +44,7 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
 
     `provenance`: the columns the sweep's runs share (`cos_ray.provenance.sweep_provenance`)."""
     from cos_ray.provenance import run_provenance
+    from cos_ray.spec.forks import companion_passes, passes_of_records
     from cos_ray.tasks.trajectory_scores import score_trajectory
 
     unit = outcome.unit
@@ -54,10 +55,15 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
     runs, steps, layers = [], [], []
     members = outcome.members
     explored, commits = exploration_columns(members, refs)
+    companions = companion_passes(unit) if getattr(unit, "program", None) is not None else 0
     for member_index, member in enumerate(members):
         run_id = f"{unit.unit_id}-{member_index}"
         media = write_member_media(store, unit.unit_id, member_index, member, fps)
-        scored = score_trajectory(member, refs) if refs is not None else None
+        stopped = getattr(member, "stopped_at", None)  # a search's pruned candidate: no final video to score
+        if refs is None:
+            scored = None
+        else:
+            scored = score_trajectory(member, refs) if stopped is None else score_decoded_steps(member, refs)
         worker = outcome.worker_of(member_index)
         runs.append(run_row(
             unit, member_index, sweep_id,
@@ -65,10 +71,14 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
             score_overall=None if scored is None else scored["score_overall"],
             scores=None if scored is None else scored["dimensions"],
             lock_in_step=None if scored is None else scored["first_stable_step"],
-            flips=None if scored is None else scored["flips"], score_reason=reason, commit_step=commits[member_index],
+            flips=None if scored is None else scored["flips"],
+            score_reason=reason if stopped is None else f"pruned by the search after step {stopped}: no final video",
+            commit_step=commits[member_index],
             duration_s=duration, worker=worker.address if worker is not None else "?:?",
             device=worker.device if worker is not None else None, started_at=started, finished_at=finished, **media,
             **run_provenance(unit, worker, provenance or {}),
+            forward_passes=passes_of_records(member.steps, unit.settings) + companions, stop_step=stopped,
+            **({"status": "pruned"} if stopped is not None else {}),
         ))
         step_scores = {} if scored is None else {step: pair[0] for step, pair in scored["step_scores"].items()}
         member_steps = step_rows(run_id, unit.unit_id, member.steps, step_scores)
@@ -78,7 +88,47 @@ def unit_results(store: Store, outcome, sweep_id: str, fps: int,
         layers.extend(layer_rows(run_id, unit.unit_id, getattr(member, "probes", None) or {},
                                  (getattr(unit, "probes", None) or {}).get("sensitivity")))
     layers.extend(ensemble_answer_rows(unit, outcome.members))
+    layers.extend(search_rows(unit, outcome.members))
     return runs, steps, layers
+
+
+def score_decoded_steps(member, refs) -> dict:
+    """A pruned candidate's scores: its decoded x̂0 steps only (no final video: the run scores stay null)."""
+    from cos_ray.tasks.score import score_steps
+
+    result = {"score": None, "score_overall": None, "dimensions": None, "step_scores": {},
+              "first_stable_step": None, "flips": None}
+    if member.filmstrip is not None and member.filmstrip_steps:
+        per_step = score_steps(member.filmstrip, refs)
+        result["step_scores"] = {step: (s.task_specific, s.overall) for step, s in zip(member.filmstrip_steps, per_step)}
+    return result
+
+
+def search_rows(unit, members: list) -> list[dict]:
+    """For a search unit, `layers` rows of kind `search` (each candidate's verifier score at the selection step in
+    `value`, the verifier in `layer`, its rank in `layer_index`: 0 is the best; kept or pruned: `runs.status`) and the `consensus` row naming its answer: the kept candidate, or of several
+    kept the one whose final x̂0 is nearest their mean (`cos_ray.probes.consensus`)."""
+    from cos_ray.probes.consensus import KIND_CONSENSUS, consensus_rows
+
+    judged = [(index, (getattr(member, "probes", None) or {}).get("search") or []) for index, member in
+              enumerate(members)]
+    if not any(rows for _, rows in judged):
+        return []
+    rows = []
+    for index, member_rows in judged:
+        for row in member_rows:
+            rows.append({"run_id": f"{unit.unit_id}-{index}", "unit_id": unit.unit_id, "step": int(row["step"]),
+                         "kind": "search", "layer": row["verifier"], "layer_index": int(row["rank"]),
+                         "expert": None, "value": float(row["score"])})
+    kept = [index for index, member in enumerate(members) if getattr(member, "stopped_at", None) is None]
+    last = max(len(members[index].steps) for index in kept) - 1
+    if len(kept) == 1:
+        rows.append({"run_id": f"{unit.unit_id}-{kept[0]}", "unit_id": unit.unit_id, "step": last,
+                     "kind": KIND_CONSENSUS, "layer": "latents", "layer_index": None, "expert": None, "value": 0.0})
+    else:
+        rows.extend(consensus_rows([f"{unit.unit_id}-{index}" for index in kept], unit.unit_id, last,
+                                   [members[index].final_latent for index in kept]))
+    return rows
 
 
 def exploration_columns(members: list, refs) -> tuple[list[dict[int, dict]], list[int | None]]:
@@ -166,9 +216,11 @@ def write_member_media(store: Store, unit_id: str, member_index: int, member, fp
     from cos_ray.media import filmstrip_grid, write_video
 
     folder = f"media/{unit_id}/member-{member_index}"
-    with tempfile.TemporaryDirectory(prefix="cos-ray-media-") as staging:
-        local = write_video(Path(staging) / "video.mp4", member.video, fps)
-        paths = {"video": write_media(store, f"{folder}/video.mp4", local.read_bytes()), "filmstrip": None}
+    paths = {"video": None, "filmstrip": None}
+    if member.video is not None:  # None: a search's pruned candidate (it never reached the end)
+        with tempfile.TemporaryDirectory(prefix="cos-ray-media-") as staging:
+            local = write_video(Path(staging) / "video.mp4", member.video, fps)
+            paths["video"] = write_media(store, f"{folder}/video.mp4", local.read_bytes())
     if member.filmstrip is not None and len(member.filmstrip_steps):
         from PIL import Image
 

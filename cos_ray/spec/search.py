@@ -1,0 +1,96 @@
+"""`methods: - search: {candidates: N, select_at: STEP|PCT, keep: M, verifier: task|consensus|evalkit}`: Chain-of-Steps
+guided search (`cos_ray.probes.search`). One unit per start seed: candidates S..S+N-1 run to `select_at`, the
+verifier judges their x̂0 there, the `keep` best continue to the end, the others are recorded as pruned.
+
+Refused before any model time, each naming its field: keep > candidates, a select_at past the second-to-last step,
+an unknown verifier, `evalkit` where VBVR-EvalKit is not importable, `task` on tasks without a built-in scorer,
+and `rounds` (a beam over several selection steps: not implemented yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from cos_ray.spec.fields import SpecNode
+from cos_ray.spec.methods import MethodSpec, config_problems
+
+
+@dataclass(frozen=True)
+class SearchSpec(MethodSpec, SpecNode):
+    """N candidate seeds to an early step, the best M continued (`SearchConfig`: defaults and validation there).
+
+    `verifier`: `task` (the family's scorer on x̂0 - privileged: it reads the answer), `consensus` (the candidates'
+    medoid: no task knowledge), `evalkit` (VBVR-EvalKit's scorer, where installed). `starts`: the seeds a search
+    starts at (as the ensemble's), e.g. [0] with seeds 0-7 and 8 candidates: one search over the baselines' seeds.
+    """
+
+    name = "search"
+    candidates: int = 4
+    select_at: int | str = "30%"
+    keep: int = 1
+    verifier: Literal["task", "consensus", "evalkit"] = "consensus"
+    rounds: list | None = None
+    starts: str | list[int] | None = None
+
+    def check(self):
+        if self.starts is not None:
+            from cos_ray.spec.sweep import parse_seeds
+
+            try:
+                parse_seeds(self.starts)
+            except (ValueError, TypeError) as err:
+                yield "starts", str(err)
+                return
+        problems = config_problems(lambda: self.search(""))
+        yield from ((name.lstrip("."), message) for name, message in problems)
+        if not problems and self.verifier == "evalkit":
+            import importlib.util
+
+            if importlib.util.find_spec("vbvr_bench") is None:
+                yield "verifier", ("evalkit needs VBVR-EvalKit (Python package `vbvr_bench`), not importable here; "
+                                   "install it from github.com/Video-Reason/VBVR-EvalKit, or use verifier: task "
+                                   "or consensus")
+
+    def search(self, path: str):
+        from cos_ray.probes.search import SearchConfig
+
+        return SearchConfig(candidates=self.candidates, select_at=self.select_at, keep=self.keep,
+                            verifier=self.verifier, rounds=tuple(self.rounds or ()), field=path)
+
+    def start_seeds(self, seeds):
+        if self.starts is None:
+            return seeds
+        from cos_ray.spec.sweep import parse_seeds
+
+        return parse_seeds(self.starts)
+
+    def member_seeds(self, seed: int) -> list[int]:
+        return self.search("").member_seeds(seed)
+
+    def params(self) -> dict:
+        return self.search("").params()
+
+    def check_against(self, num_layers: int, steps: int | None, path: str):
+        if steps is None:
+            return ()
+        return config_problems(lambda: self.search(path).resolved(steps))
+
+    def check_context(self, context, path: str):
+        if self.verifier != "task" or not context.tasks:
+            return ()
+        bare = [task for task in context.tasks if getattr(task, "family", None) is None]
+        if bare:
+            return [(f"{path}.verifier", f"task needs tasks with a built-in scorer; task {bare[0].task_id} has none "
+                                         f"({len(bare)} such task(s)); use verifier: consensus")]
+        return ()
+
+    def variants(self, context):
+        """The search with `select_at` a step index (what the unit id hashes: `30%` and 3 of 10 are one unit)."""
+        if context.steps is None:
+            return [self]
+        return [dataclasses.replace(self, select_at=self.search("").resolved(context.steps).select_at)]
+
+    def program(self, path: str) -> dict:
+        return {"search": self.search(path)}
