@@ -39,6 +39,9 @@ from cos_ray.staging import check_target, staged_folder
 @click.option("--ulysses", type=int,
               help="Each worker is K Ray actors splitting every forward's tokens (Ulysses sequence parallelism).")
 @click.option("--fsdp", is_flag=True, help="With --ulysses: also shard the weights over the K actors (FSDP2).")
+@click.option("--cfg-parallel", is_flag=True,
+              help="Each worker runs CFG's cond and uncond passes on two sets of actors at once (2 x K actors; needs "
+                   "--guidance > 1).")
 @click.option("--lora-high", type=click.Path(path_type=Path),
               help="LoRA of the high-noise expert (transformer); any convention: diffusers, DiffSynth, Kohya, ComfyUI.")
 @click.option("--lora-low", type=click.Path(path_type=Path), help="LoRA of the low-noise expert (transformer_2).")
@@ -54,7 +57,7 @@ from cos_ray.staging import check_target, staged_folder
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out whole (once the new run is written).")
 @reports_errors
 def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, width, guidance, shift, scheduler,
-             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, ulysses, fsdp, lora_high,
+             ensemble_size, ensemble_layers, ensemble_steps, merge, x0_every, workers, ulysses, fsdp, cfg_parallel, lora_high,
              lora_low, lora_single, lora_scale, fuse_lora, expert_high, expert_low, out, overwrite):
     """Generate one video for a task folder (first_frame.png + prompt.txt) or an --image and a --prompt."""
     from cos_ray.engine.records import X0Config
@@ -73,12 +76,13 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
     experts = {key: value for key, value in (("transformer", expert_high), ("transformer_2", expert_low))
                if value is not None}
     parallel = None
-    if ulysses is not None or fsdp:
+    layout = None
+    if ulysses is not None or fsdp or cfg_parallel:
         from cos_ray.engine.parallel_layout import as_layout
 
-        parallel = {"ulysses": 1 if ulysses is None else ulysses, "fsdp": fsdp}
-        as_layout(parallel, field="--ulysses/--fsdp")  # refuses K < 1, or --fsdp without K >= 2
-        workers = workers or 1  # a parallel layout runs on Ray: K actors per worker
+        parallel = {"ulysses": 1 if ulysses is None else ulysses, "fsdp": fsdp, "cfg": cfg_parallel}
+        layout = as_layout(parallel, field="--ulysses/--fsdp")  # refuses K < 1, or --fsdp without K >= 2
+        workers = workers or 1  # a parallel layout runs on Ray: K (2K with --cfg-parallel) actors per worker
     if workers is not None and (lora or experts):
         raise UsageError("--lora*/--expert-* with --workers: put them in a sweep spec (model.lora) instead")
     if lora:
@@ -91,6 +95,8 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
         steps=steps, frames=frames, height=height, width=width, guidance=guidance,
         guidance_2=guidance, shift=shift, scheduler=scheduler,
     )
+    if layout is not None and layout.guidance_problem(settings.guidance):
+        raise UsageError(f"--cfg-parallel: {layout.guidance_problem(settings.guidance)}")
 
     ensemble = None
     if ensemble_size is not None:

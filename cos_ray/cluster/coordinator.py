@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cos_ray.cluster.outcome import UnitOutcome
 from cos_ray.cluster.waits import Timeouts
+from cos_ray.engine.parallel_layout import ranks_per_replica
 from cos_ray.errors import UsageError
 from cos_ray.spec.unit import Unit
 
@@ -56,7 +57,7 @@ class Coordinator:
         self.model, self.device, self.lora, self.offload, self.timeouts = model, device, lora, offload, timeouts
         self.experts = experts  # ComfyUI single-file experts over `model` as the base directory
         self.resources = dict(cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, parallel=parallel)
-        self.ranks_per_replica = int((parallel or {}).get("ulysses", 1))  # `layout` counts replicas of K workers
+        self.ranks_per_replica = ranks_per_replica(parallel)  # `layout` counts replicas of cfg x ulysses workers
         connect(ray_address)  # `ray_address`, else $RAY_ADDRESS, else a fresh local cluster (see connect.py)
         self._groups = [None] * groups
         self._free = list(range(groups))  # live groups, idle; a busy one is out of it, a dead one is out for good

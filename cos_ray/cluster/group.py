@@ -23,6 +23,7 @@ from cos_ray.cluster import waits
 from cos_ray.cluster.errors import ClusterError, GroupFailed
 from cos_ray.cluster.outcome import WorkerInfo
 from cos_ray.cluster.waits import CHECK, Timeouts
+from cos_ray.engine.parallel_layout import ranks_per_replica
 from cos_ray.errors import CosRayError, UsageError
 from cos_ray.spec.layout import split_seeds
 
@@ -38,7 +39,8 @@ class WorkerGroup:
                  name: str = "group", stop=None, on_slow=None, parallel: dict | None = None):
         """`stop` (a `threading.Event`): give up waiting for the placement once set (the owner shut down);
         `on_slow()`: called once if the placement is not ready within `waits.NOTICE_S` (the cluster lacks resources).
-        `parallel` ({ulysses: K, fsdp: bool}): every K consecutive workers hold one replica of the model, sharded over
+        `parallel` ({ulysses: K, fsdp: bool, cfg: bool}): every K (2K with cfg) consecutive workers hold one replica
+        of the model, sharded over
         one mesh of all `size` workers built once after loading (`_form_mesh`); layouts then count replicas."""
         import ray
         from ray.util.placement_group import placement_group
@@ -48,7 +50,7 @@ class WorkerGroup:
 
         self.size, self.name, self.timeouts = size, name, timeouts
         self.parallel = dict(parallel) if parallel else None
-        self.ranks_per_replica = int(self.parallel.get("ulysses", 1)) if self.parallel else 1
+        self.ranks_per_replica = ranks_per_replica(self.parallel)  # cfg sets x ulysses ranks
         self.layout = None  # seeds per worker of the process group the workers are in now
         self.workers = []
         self.info: list[WorkerInfo] = []  # per worker, in rank order
@@ -88,7 +90,7 @@ class WorkerGroup:
         return self.size // self.ranks_per_replica
 
     def _form_mesh(self) -> None:
-        """All workers into one process group and one mesh (seed, ring, ulysses); each shards its model over it."""
+        """All workers into one process group and one mesh (seed, cfg, ring, ulysses); each shards its model over it."""
         [address] = self._call("open_store", [(self.size, self.timeouts.join)], self.timeouts.join,
                                "opening the mesh's store on rank 0")
         self._call("join_mesh", [(rank, self.size, address, self.parallel, self.timeouts.join)

@@ -33,7 +33,7 @@ class SeedWorker:
         self.state = {}  # free room for code sent with `execute` (benchmarks, probes)
         self.shard = []  # devices each expert is sharded over (several GPUs), else empty
         self.interventions = []  # added to every run of this worker: fault drills (see faults.py), debugging probes
-        self.mesh = None  # the group's DeviceMesh (seed, ring, ulysses) once a parallel layout shards the model
+        self.mesh = None  # the group's DeviceMesh (seed, cfg, ring, ulysses) once a parallel layout shards the model
         self.seed_groups = {}  # replicas used by a unit -> this rank's seed-axis group among them
 
     # -- model ---------------------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class SeedWorker:
         return self.rendezvous.address
 
     def join_mesh(self, rank: int, world: int, address: str, parallel: dict, timeout_s: float) -> int:
-        """Join the whole group as rank `rank` of `world`, build the mesh (seed, ring, ulysses) and shard the loaded
+        """Join the whole group as rank `rank` of `world`, build the mesh (seed, cfg, ring, ulysses) and shard the loaded
         model over it (`cos_ray.engine.parallel`): once per loaded model - the shards are bound to this group."""
         from cos_ray.cluster.collective import backend_for, join_process_group
         from cos_ray.engine import parallel as engine_parallel

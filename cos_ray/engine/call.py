@@ -35,13 +35,18 @@ def make_scheduler(model: LoadedModel, settings: SamplerSettings):
 
 
 def configure_pipeline(model: LoadedModel, settings: SamplerSettings) -> None:
-    """Set what the pipeline reads from itself rather than from its arguments: scheduler and expert boundary."""
+    """Set what the pipeline reads from itself rather than from its arguments: scheduler and expert boundary (and
+    refuse a guidance that a CFG-parallel model cannot run)."""
     pipe = model.pipe
     two_experts = pipe.transformer_2 is not None
     if two_experts and settings.boundary is None:
         raise UsageError("boundary: this model has two experts; give the switch ratio (VBVR: 0.875)")
     if not two_experts and settings.boundary is not None:
         raise UsageError(f"boundary: this model has one transformer; set boundary to null (got {settings.boundary})")
+    from cos_ray.engine.cfg_parallel import check_guidance
+    from cos_ray.engine.hook_points import experts_of
+
+    check_guidance(experts_of(pipe).values(), settings.guidance)  # CFG-parallel needs the uncond pass
     pipe.scheduler = make_scheduler(model, settings)
     pipe.register_to_config(boundary_ratio=settings.boundary)
 

@@ -1,13 +1,17 @@
 """Apply a parallel layout to a loaded pipeline's transformers: Ulysses sequence parallelism and FSDP2 weight shards.
 
 A worker's GPUs compute together. The ranks of one unit form a torch `DeviceMesh` with named axes
-`(seed, ring, ulysses)`: the ranks along `ulysses` hold one replica of the model and split each forward's tokens
+`(seed, cfg, ring, ulysses)`: the ranks along `ulysses` hold one replica of the model and split each forward's tokens
 between them (diffusers' own context parallelism: `WanTransformer3DModel._cp_plan` splits the sequence before block 0
 and gathers it after `proj_out`; attention runs Ulysses all-to-alls); with `fsdp` the same ranks also shard the weights
 (torch's `fully_shard` on every block and on the model: parameters are all-gathered for a block's forward and freed
-after it). The ranks along `seed` hold different seeds of an ensemble: its merge is an all-reduce over that axis among
-ranks that hold the same sequence shard (`seed_group`). `ring` stays 1: ring attention needs an attention backend
-that returns the log-sum-exp, which only CUDA backends do; diffusers' `ContextParallelConfig` asks for the axis.
+after it). With `cfg` the replica is two such sets along `cfg`: the first runs the cond pass of classifier-free
+guidance, the second the uncond pass, at the same time, and they exchange the outputs over the `cfg` axis
+(`cos_ray.engine.cfg_parallel`). The ranks along `seed` hold different seeds of an ensemble: its merge is an
+all-reduce over that axis among ranks that hold the same branch and sequence shard (`seed_group`). `ring` stays 1:
+ring attention needs an attention backend that returns the log-sum-exp, which only CUDA backends do; diffusers'
+`ContextParallelConfig` asks for the axis. Rank r of the world is (seed, cfg, ulysses) = (r // (C*K), r // K % C,
+r % K): a replica's ranks are consecutive, its cond set first.
 
 Nothing here re-implements what diffusers or torch ship; this module only chooses the mesh and calls them. What it
 adds: the layout's validation (heads and tokens divisible by K, with messages that say what to change), and the CPU
@@ -26,30 +30,40 @@ from diffusers.hooks.hooks import HookRegistry, ModelHook
 from cos_ray.engine.parallel_layout import ParallelLayout, layout_problems
 from cos_ray.errors import UsageError
 
-__all__ = ["ParallelLayout", "apply_layout", "device_mesh", "gather_sequence", "layout_problems", "local_tokens",
-           "seed_group", "seed_rank"]
+__all__ = ["ParallelLayout", "apply_layout", "cfg_rank", "device_mesh", "gather_sequence", "layout_problems",
+           "local_tokens", "seed_group", "seed_rank"]
 
-AXES = ("seed", "ring", "ulysses")
+AXES = ("seed", "cfg", "ring", "ulysses")
 TOKEN_CHECK = "cos_ray.parallel.tokens"
 
 
 def device_mesh(layout: ParallelLayout, device_type: str = "cpu"):
-    """The mesh `(seed, ring=1, ulysses=K)` over the default process group's ranks (all of them)."""
+    """The mesh `(seed, cfg=1|2, ring=1, ulysses=K)` over the default process group's ranks (all of them)."""
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
 
     if not dist.is_initialized():
         raise UsageError("a parallel layout needs a process group: join one before building the mesh")
     world = dist.get_world_size()
-    if world % layout.ulysses:
-        raise UsageError(f"{layout.field}.ulysses: {layout.ulysses} does not divide the {world} ranks of the group "
-                         f"(each replica needs exactly {layout.ulysses} ranks)")
-    return init_device_mesh(device_type, (world // layout.ulysses, 1, layout.ulysses), mesh_dim_names=AXES)
+    per_replica = layout.ranks_per_replica
+    if world % per_replica:
+        field = f"{layout.field}.cfg" if layout.cfg else f"{layout.field}.ulysses"
+        raise UsageError(f"{field}: {layout.describe()} needs {per_replica} ranks per replica "
+                         f"({layout.cfg_degree} CFG set(s) x {layout.ulysses}), which does not divide the {world} "
+                         f"ranks of the group; use a multiple of {per_replica} ranks (GPUs)")
+    return init_device_mesh(device_type, (world // per_replica, layout.cfg_degree, 1, layout.ulysses),
+                            mesh_dim_names=AXES)
 
 
 def seed_group(mesh):
-    """The process group of this rank's seed axis: the ranks holding the same sequence shard of other seeds."""
+    """The process group of this rank's seed axis: the ranks holding the same branch and sequence shard of other
+    seeds."""
     return mesh["seed"].get_group()
+
+
+def cfg_rank(mesh) -> int:
+    """This rank's CFG set: 0 runs the cond pass, 1 the uncond pass (0 when the layout has no cfg axis)."""
+    return mesh["cfg"].get_local_rank()
 
 
 def seed_groups(mesh) -> dict:
@@ -58,8 +72,8 @@ def seed_groups(mesh) -> dict:
     every group, in the same order); n = all replicas is the mesh's own seed axis."""
     import torch.distributed as dist
 
-    replicas, ranks_per_replica = mesh["seed"].size(), mesh["ulysses"].size()
-    shard = mesh["ulysses"].get_local_rank()
+    replicas, ranks_per_replica = mesh["seed"].size(), mesh["cfg"].size() * mesh["ulysses"].size()
+    shard = mesh["cfg"].get_local_rank() * mesh["ulysses"].size() + mesh["ulysses"].get_local_rank()
     found = {}
     for count in range(2, replicas):
         for position in range(ranks_per_replica):
@@ -77,24 +91,32 @@ def seed_rank(mesh) -> int:
 
 
 def apply_layout(experts: dict, layout: ParallelLayout, mesh) -> None:
-    """Shard each transformer of `experts` ({'high': module, 'low': module}) over the mesh's `ulysses` axis, in place.
+    """Shard each transformer of `experts` ({'high': module, 'low': module}) over the mesh's `ulysses` axis, in place,
+    and with `cfg` split its CFG branches over the `cfg` axis.
 
     FSDP2 first (every `WanTransformerBlock`, then the model: the blocks' weights are all-gathered one block at a
-    time), then diffusers' context parallelism (hooks from the model's `_cp_plan`). Call it once per loaded model on
-    every rank at the same time: building the sub-meshes is a collective.
+    time), then diffusers' context parallelism (hooks from the model's `_cp_plan`), then the branch split (outside
+    them: a rank skips the whole forward of the other branch). Call it once per loaded model on every rank at the
+    same time: building the sub-meshes is a collective.
     """
+    from cos_ray.engine.cfg_parallel import BRANCHES, is_split, split_branches
+
     if not layout.active:
         return
     for name, module in experts.items():
         problems = layout_problems(layout, module.config.num_attention_heads)
         if problems:
             raise UsageError(f"{layout.field}.ulysses ({name} expert): " + "; ".join(problems))
-        if getattr(module, "_parallel_config", None) is not None:
+        if getattr(module, "_parallel_config", None) is not None or is_split(module):
             raise UsageError(f"the {name} expert is already parallel: a layout is applied once per loaded model")
+    branch = BRANCHES[cfg_rank(mesh)]
     for module in experts.values():
         if layout.fsdp:
             shard_weights(module, mesh["ulysses"])
-        split_sequence(module, layout, mesh)
+        if layout.ulysses > 1:
+            split_sequence(module, layout, mesh)
+        if layout.cfg:
+            split_branches(module, mesh["cfg"].get_group(), branch)
 
 
 def shard_weights(module, mesh) -> None:

@@ -1,7 +1,8 @@
 """A parallel layout as data: how many ranks hold one replica of the model and what they split (no torch needed).
 
 `cos_ray.engine.parallel` applies it to a loaded pipeline; the spec (`model.parallel`), the CLI (`--ulysses K
---fsdp`) and the planner (`cos-ray plan`) validate and cost it without importing torch or diffusers.
+--fsdp --cfg-parallel`) and the planner (`cos-ray plan`) validate and cost it without importing torch or diffusers.
+A replica is `cfg x ulysses` ranks: with `cfg` two rank sets (cond, uncond) of `ulysses` ranks each.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from cos_ray.errors import UsageError
 @dataclass(frozen=True)
 class ParallelLayout:
     """How the ranks of one replica share a model: `ulysses` ranks split the sequence; `fsdp` shards the weights
-    over them as well; `cfg` would run the cond and uncond passes on two rank sets (not implemented yet)."""
+    over them as well; `cfg` runs the cond and uncond passes of classifier-free guidance on two sets of `ulysses`
+    ranks at the same time (`cos_ray.engine.cfg_parallel`), so a replica is `2 x ulysses` ranks."""
 
     ulysses: int = 1
     fsdp: bool = False
@@ -26,25 +28,41 @@ class ParallelLayout:
             raise UsageError(f"{self.field}.ulysses: expected an integer >= 1 (ranks per replica), got {self.ulysses!r}")
         if not isinstance(self.fsdp, bool) or not isinstance(self.cfg, bool):
             raise UsageError(f"{self.field}: fsdp and cfg are true or false, got fsdp={self.fsdp!r}, cfg={self.cfg!r}")
-        if self.cfg:
-            raise UsageError(f"{self.field}.cfg: CFG-parallel (cond and uncond on two rank sets) is not implemented "
-                             "yet; set cfg: false (Ulysses and FSDP are)")
         if self.fsdp and self.ulysses < 2:
             raise UsageError(f"{self.field}.fsdp: shards the weights over a replica's ranks, so it needs ulysses >= 2 "
                              f"(got ulysses {self.ulysses}); one rank per replica holds the whole model")
 
     @property
+    def cfg_degree(self) -> int:
+        """Rank sets a replica's CFG branches run on: 2 with `cfg`, else 1 (both branches on every rank)."""
+        return 2 if self.cfg else 1
+
+    @property
     def ranks_per_replica(self) -> int:
-        return self.ulysses
+        return self.cfg_degree * self.ulysses
 
     @property
     def active(self) -> bool:
-        return self.ulysses > 1
+        return self.ranks_per_replica > 1
 
     def describe(self) -> str:
         if not self.active:
             return "one replica per rank"
-        return f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "")
+        sequence = f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "") if self.ulysses > 1 else ""
+        return " x ".join(part for part in ("CFG-2" if self.cfg else "", sequence) if part)
+
+    def guidance_problem(self, guidance: float) -> str | None:
+        """Why this layout cannot run a sampler of CFG scale `guidance` (diffusers makes the uncond pass only when
+        the scale is > 1: without it the uncond rank set would have nothing to compute), or None."""
+        if self.cfg and not guidance > 1.0:
+            return (f"CFG-parallel runs the cond and uncond passes on two rank sets, but guidance {guidance:g} makes "
+                    "no uncond pass (diffusers runs it only for guidance > 1): use guidance > 1 or no CFG-parallel")
+        return None
+
+
+def ranks_per_replica(parallel) -> int:
+    """Ranks (Ray actors, GPUs) per replica of a spec's `model.parallel` mapping (or None): cfg x ulysses."""
+    return as_layout(parallel).ranks_per_replica
 
 
 def layout_problems(layout: ParallelLayout, heads: int, tokens: int | None = None) -> list[str]:

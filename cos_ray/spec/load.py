@@ -151,6 +151,11 @@ def _check_point(variant, sweep, family, layers, base, tasks_cache, problems) ->
             problems.add(variant.locate(where), message)
         settings, ok = None, False
     steps = settings.steps if settings is not None else None
+    if settings is not None and isinstance(sweep.model.parallel, dict) and sweep.model.parallel.get("cfg") is True:
+        problem = sweep.model.layout().guidance_problem(settings.guidance)  # CFG-parallel needs the uncond pass
+        if problem:
+            problems.add(variant.locate("model.parallel.cfg"), problem)
+            ok = False
     key = repr(sweep.tasks)
     if key not in tasks_cache:
         where = "tasks.folder" if sweep.tasks.folder is not None else "tasks.generate"

@@ -7,10 +7,10 @@ read from config.json, so that layer ranges are checked before anything starts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cos_ray.bounded_read import FileRefused, read_json
 from cos_ray.errors import UsageError
 from cos_ray.spec.fields import SpecNode
 
@@ -32,8 +32,9 @@ class ModelSpec(SpecNode):
     # {high: file, low: file}: ComfyUI-style single-file experts; `name` is then the base directory (T5, VAE, tokenizer)
     experts: dict[str, str] | None = None
     offload: bool = False  # one GPU per worker: keep only the running component on it (the idle expert on CPU)
-    # {ulysses: K, fsdp: true|false, cfg: false}: each worker (replica) is K actors of `gpus_per_worker` GPUs that
-    # split every forward's tokens (Ulysses) and, with fsdp, shard the weights (see cos_ray.engine.parallel)
+    # {ulysses: K, fsdp: true|false, cfg: true|false}: each worker (replica) is K actors of `gpus_per_worker` GPUs
+    # that split every forward's tokens (Ulysses) and, with fsdp, shard the weights; with cfg 2K actors, the cond and
+    # uncond passes on K each at the same time (see cos_ray.engine.parallel, cos_ray.engine.cfg_parallel)
     parallel: dict[str, int | bool] | None = None
 
     @classmethod
@@ -84,8 +85,9 @@ class ModelSpec(SpecNode):
         if self.offload:
             yield "parallel", "expected offload: false (a replica's ranks share the model instead of offloading it)"
         if self.gpus_per_worker > 1:
-            yield "parallel", (f"expected gpus_per_worker 0 or 1 with ulysses {layout.ulysses}: a replica is "
-                               f"{layout.ulysses} workers of one GPU each (device maps are not combined with it)")
+            yield "parallel", (f"expected gpus_per_worker 0 or 1 with {layout.describe()}: a replica is "
+                               f"{layout.ranks_per_replica} workers of one GPU each (device maps are not combined "
+                               "with it)")
         try:
             heads = transformer_config(self.name).get("num_attention_heads")
         except UsageError:
@@ -97,8 +99,8 @@ class ModelSpec(SpecNode):
                 yield "parallel.ulysses", problem
 
     def ranks_per_replica(self) -> int:
-        """Ray actors per worker (replica): `parallel.ulysses`, else 1."""
-        return (self.parallel or {}).get("ulysses", 1) if isinstance(self.parallel, dict) else 1
+        """Ray actors per worker (replica): `parallel.ulysses` (x 2 with `parallel.cfg`), else 1."""
+        return self.layout().ranks_per_replica if isinstance(self.parallel, dict) else 1
 
     def experts_files(self) -> dict[str, str] | None:
         """{transformer: file, transformer_2: file} of single-file experts (aliases resolved), or None."""
@@ -146,9 +148,9 @@ def transformer_config(model: str) -> dict:
     if model in SHIPPED_PRESETS:
         path = SHIPPED_PRESETS[model] / "transformer" / "config.json"
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise UsageError(f"cannot read {path}: {err}") from None
+            return read_json(path, what="config")
+        except FileRefused as err:
+            raise UsageError(f"cannot read {err}") from None
     from cos_ray.errors import CheckpointError
     from cos_ray.model.checkpoint import expert_config, inspect_checkpoint
 
@@ -166,8 +168,8 @@ def vae_config(model: str) -> dict:
 
         return dict(PRESETS[model]["vae"])
     try:
-        return json.loads((Path(SHIPPED_PRESETS.get(model, model)) / "vae" / "config.json").read_text())
-    except (OSError, ValueError):
+        return read_json(Path(SHIPPED_PRESETS.get(model, model)) / "vae" / "config.json", what="config")
+    except FileRefused:
         return {}
 
 
