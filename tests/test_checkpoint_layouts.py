@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,6 +107,36 @@ def test_a_config_that_is_not_wanmodel_is_named(damaged_original):
     path.write_text(json.dumps({"_class_name": "WanTransformer3DModel"}))
     with pytest.raises(CheckpointError, match=r"high_noise_model: .*config.json should have _class_name WanModel"):
         inspect_checkpoint(damaged_original)
+
+
+@pytest.mark.parametrize("target", ["config", "index", "header"])
+def test_a_deeply_nested_config_index_or_header_is_one_line(damaged_original, tmp_path, target):
+    """JSON nested 3,000 deep where the loader reads a config, a weight index or a safetensors header (a recursion
+    error before): `cos-ray spec check` on a spec naming the checkpoint exits 2 with one line naming the file."""
+    import struct
+
+    deep = "[" * 3000 + "]" * 3000
+    expert = damaged_original / "high_noise_model"
+    if target == "config":
+        victim = expert / "config.json"
+        victim.write_text(deep)
+    elif target == "index":
+        victim = next(expert.glob("*.safetensors.index.json"))
+        victim.write_text(deep)
+    else:
+        victim = sorted(expert.glob("*.safetensors"))[0]
+        data = victim.read_bytes()
+        (length,) = struct.unpack("<Q", data[:8])
+        victim.write_bytes(struct.pack("<Q", len(deep)) + deep.encode() + data[8 + length:])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: deep\nmodel: '{damaged_original}'\ntasks: {{generate: {{family: maze, n: 1}}}}\n"
+                    "seeds: [0]\nmethods: [baseline]\n")
+    result = subprocess.run([sys.executable, "-m", "cos_ray.cli", "spec", "check", str(spec)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert str(victim) in result.stderr and "nested deeper than 32 levels" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr  # "1 problem(s) in spec" + the line
 
 
 def test_comfy_file_that_is_not_a_wan_transformer_is_named(original_dir, tmp_path):

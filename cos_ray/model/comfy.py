@@ -8,10 +8,10 @@ its shapes, with the head count and eps taken from the base's own transformer co
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
+from cos_ray.bounded_read import read_json
 from cos_ray.errors import CheckpointError
 from cos_ray.model.checkpoint import CheckpointLayout
 from cos_ray.model.shapes import COMFY_PREFIX, safetensors_header, wan_transformer_config
@@ -28,7 +28,7 @@ def base_transformer_config(base: CheckpointLayout, expert: str) -> dict:
     folder = base.files.get(expert) if base.format == "wan-original" else base.path / expert
     if folder is None or not (Path(folder) / "config.json").is_file():
         return {}
-    return json.loads((Path(folder) / "config.json").read_text())
+    return read_json(Path(folder) / "config.json", what="config")
 
 
 def expert_config(path: Path, base: CheckpointLayout, expert: str) -> dict:

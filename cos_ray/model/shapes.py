@@ -3,18 +3,21 @@
 Checkpoints outside the diffusers format (the original Wan layout, ComfyUI single files) carry at most a `WanModel`
 config.json without `text_dim`, patch size or norm flags. What a config lacks is read from the weights' shapes -
 a few KiB of header per file, no tensors - so any size loads, tiny test checkpoints included, and nothing is fetched
-or hard-coded. Pure Python (json + struct): spec validation and `cos-ray plan` use it without torch.
+or hard-coded. Pure Python (bounded JSON + struct): spec validation and `cos-ray plan` use it without torch.
 """
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
+from cos_ray.bounded_read import FileRefused, ReadLimits, load_json, read_json
 from cos_ray.errors import CheckpointError
 
 _HEADER_LIMIT = 256 << 20
+# A header or weight index lists every tensor (an A14B expert: ~1,100): generous counts, nesting as shallow as JSON's.
+HEADER_LIMITS = ReadLimits(max_bytes=_HEADER_LIMIT, max_nodes=4_000_000)
+INDEX_LIMITS = ReadLimits(max_bytes=64 << 20, max_nodes=4_000_000)
 COMFY_PREFIX = "model.diffusion_model."
 
 
@@ -25,7 +28,9 @@ def safetensors_header(path: Path) -> dict:
             (length,) = struct.unpack("<Q", handle.read(8))
             if length > _HEADER_LIMIT:
                 raise ValueError(f"header of {length} bytes")
-            header = json.loads(handle.read(length))
+            header = load_json(handle.read(length).decode("utf-8"), HEADER_LIMITS, path)
+    except FileRefused as err:
+        raise CheckpointError(f"{path}: not a readable .safetensors header ({err.reason})") from None
     except (OSError, ValueError, struct.error) as err:
         raise CheckpointError(f"{path}: not a readable .safetensors file ({err})") from err
     header.pop("__metadata__", None)
@@ -37,7 +42,9 @@ def shard_files(folder: Path, stem: str = "diffusion_pytorch_model") -> list[Pat
     index = folder / f"{stem}.safetensors.index.json"
     if index.is_file():
         try:
-            weight_map = json.loads(index.read_text())["weight_map"]
+            weight_map = read_json(index, INDEX_LIMITS, "weight index")["weight_map"]
+        except FileRefused as err:
+            raise CheckpointError(f"{index}: not a weight index ({err.reason})") from None
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise CheckpointError(f"{index}: not a weight index with a 'weight_map' ({err})") from err
         files = [folder / name for name in dict.fromkeys(weight_map.values())]

@@ -20,6 +20,7 @@ import json
 import re
 from pathlib import Path
 
+from cos_ray.bounded_read import FileRefused, read_json
 from cos_ray.errors import CheckpointError
 from cos_ray.model.checkpoint import TOKENIZER_FILES, CheckpointLayout
 from cos_ray.model.shapes import shapes_of, shard_files, wan_transformer_config
@@ -42,12 +43,12 @@ def looks_original(root: Path) -> bool:
 
 def _wan_config(folder: Path) -> dict:
     path = folder / "config.json"
+    if not path.exists():
+        raise CheckpointError(f"{folder.name}: missing config.json (expected {path})")
     try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{folder.name}: missing config.json (expected {path})") from None
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{folder.name}: {path} is not valid JSON ({err}); re-copy it") from err
+        config = read_json(path, what="config")
+    except FileRefused as err:
+        raise CheckpointError(f"{folder.name}: {err.path}: {err.reason}; re-copy it") from None
     if not isinstance(config, dict) or config.get("_class_name") != "WanModel":
         found = config.get("_class_name") if isinstance(config, dict) else type(config).__name__
         raise CheckpointError(f"{folder.name}: {path} should have _class_name WanModel, found {found!r}")
@@ -193,9 +194,9 @@ def umt5_config(state: dict, tokenizer_folder: Path, where: str):
     beside = tokenizer_folder / "config.json"
     if beside.is_file():
         try:
-            stated = json.loads(beside.read_text())
-        except ValueError as err:
-            raise CheckpointError(f"text_encoder: {beside} is not valid JSON ({err})") from err
+            stated = read_json(beside, what="config")
+        except FileRefused as err:
+            raise CheckpointError(f"text_encoder: {err.path}: {err.reason}") from None
         if stated.get("model_type") not in ("umt5", "t5", "mt5"):
             stated = {}
     for key, value in sizes.items():
