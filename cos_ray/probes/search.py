@@ -18,11 +18,13 @@ store keeps as a `layers` row of kind `search`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from cos_ray.errors import UsageError
 
 VERIFIERS = ("task", "consensus", "evalkit")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 KIND_SEARCH = "search"  # the `layers` row of the verifier's judgement of a candidate
 
 
@@ -63,7 +65,13 @@ class SearchConfig:
         from cos_ray.engine.steps import parse_index_range
 
         where = f"{self.field}.select_at"
-        indices = parse_index_range(self.select_at, steps, where)
+        percent = _PERCENT.match(self.select_at) if isinstance(self.select_at, str) else None
+        if percent:  # after that share of the steps: 30% of 10 steps is step 3
+            indices = (int(float(percent.group(1)) * steps / 100),)
+            if indices[0] >= steps:
+                raise UsageError(f"{where}: {self.select_at!r} is past the run's {steps} steps")
+        else:
+            indices = parse_index_range(self.select_at, steps, where)
         if len(indices) != 1:
             raise UsageError(f"{where}: expected one step, got {self.select_at!r} = steps {list(indices)}")
         step = indices[0]

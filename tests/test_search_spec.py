@@ -1,0 +1,85 @@
+"""The `search` method's spec: each bad field refused with exit 2 and its field named, before any model time and
+without writing a store; `cos-ray plan` prints the search's forward passes beside best-of-N's at the same N."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+SPEC = {
+    "name": "search-spec",
+    "model": "tiny",
+    "tasks": {"generate": {"family": "maze", "n": 2, "seed": 0}},
+    "seeds": [0],
+    "sampler": {"steps": 10, "frames": 5},
+    "methods": ["baseline", {"search": {"candidates": 4, "select_at": 2, "keep": 1, "verifier": "consensus"}}],
+}
+
+
+def write(tmp_path, **search):
+    data = yaml.safe_load(yaml.safe_dump(SPEC))
+    data["methods"][1]["search"].update(search)
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "cos_ray.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+REFUSED = [
+    ("keep > candidates", {"keep": 5}, "methods[1].search.keep: 5 exceeds candidates 4"),
+    ("select_at past the steps", {"select_at": 12}, "methods[1].search.select_at: step 12 is out of range 0-9"),
+    ("select_at at the last step", {"select_at": 9}, "methods[1].search.select_at: step 9 leaves no step to continue"),
+    ("select_at a range", {"select_at": "0-30%"}, "methods[1].search.select_at: expected one step"),
+    ("unknown verifier", {"verifier": "oracle"}, "methods[1].search.verifier: expected one of task, consensus, evalkit"),
+    ("one candidate", {"candidates": 1}, "methods[1].search.candidates: expected an integer >= 2"),
+    ("rounds", {"rounds": [{"select_at": 5, "keep": 1}]}, "methods[1].search.rounds: selecting again at later steps "
+                                                         "is not implemented yet"),
+]
+
+
+@pytest.mark.parametrize("label, fields, expected", REFUSED, ids=[case[0] for case in REFUSED])
+def test_a_bad_search_field_exits_2_naming_it_and_writes_nothing(tmp_path, label, fields, expected):
+    spec = write(tmp_path, **fields)
+    done = cli("plan", str(spec), "--out", str(tmp_path / "results"))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert expected in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vbvr_bench") is not None, reason="EvalKit is installed here")
+def test_the_evalkit_verifier_without_evalkit_is_refused_before_any_model_time(tmp_path):
+    done = cli("spec", "check", str(write(tmp_path, verifier="evalkit")))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "methods[1].search.verifier: evalkit needs VBVR-EvalKit" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_task_verifier_on_tasks_without_a_scorer_is_refused(tmp_path, task_dir):
+    data = yaml.safe_load(yaml.safe_dump(SPEC))
+    data["tasks"] = str(task_dir)  # a sample folder with no scorer family (no task.json, no VBVR task id)
+    data["methods"][1]["search"]["verifier"] = "task"
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(data))
+    done = cli("spec", "check", str(tmp_path / "spec.yaml"))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "methods[1].search.verifier: task needs tasks with a built-in scorer" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_plan_prints_the_search_passes_beside_best_of_n(tmp_path):
+    """10 steps, CFG on both experts: 20 passes a trajectory. Selecting at step 2 keeps 1 of 4: 4 x 6 + 14 = 38
+    passes against best-of-4's 80 (counted here by hand, not by the planner)."""
+    done = cli("plan", str(write(tmp_path, select_at="20%")), "--out", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr
+    line = next(text for text in done.stdout.splitlines() if text.startswith("search ("))
+    assert "select_at step 2" in line and "keep 1" in line
+    assert "2 unit(s), 76 forward passes vs best-of-4's 160" in line, line
+    assert "search: 2 unit(s), 8 run(s)" in done.stdout
