@@ -88,3 +88,34 @@ def test_what_cannot_be_planned_is_refused(job, arguments, message):
     result = plan(job, *arguments)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def layout_rows(out: str) -> dict:
+    """{layout: (weights GiB, s/trajectory)} from the plan's layouts table."""
+    rows = {}
+    for line in out.splitlines():
+        match = re.match(r"^  (\S.*?) +([\d.]+)GiB +[\d.]+GiB +[\d.]+GiB (?: +(?:fits|-)){3} +([\d,.]+) ", line)
+        if match:
+            rows[match.group(1)] = (float(match.group(2)), float(match.group(3).replace(",", "")))
+    return rows
+
+
+def test_cfg_parallel_layouts_halve_the_step_time_and_a_gpu_count_they_do_not_divide_is_refused(job, tmp_path):
+    spec = tmp_path / "cfg.yaml"
+    spec.write_text(job.read_text().replace("parallel: {ulysses: 2, fsdp: true}",
+                                            "parallel: {ulysses: 2, fsdp: true, cfg: true}"))
+    result = plan(spec, "--gpu", "h100-80gb", "--gpus", "8")
+    assert result.exit_code == 0, result.output
+    assert "the spec's layout: CFG-2 x Ulysses-2 + FSDP2: fits" in result.output
+    assert "each worker CFG-2 x Ulysses-2 + FSDP2 over 4 GPUs" in result.output
+    rows = layout_rows(result.output)
+    for alone, split in (("1 GPU", "CFG-2"), ("Ulysses-2 + FSDP2", "CFG-2 x Ulysses-2 + FSDP2"),
+                         ("Ulysses-4", "CFG-2 x Ulysses-4")):
+        assert rows[split][0] == rows[alone][0]  # each CFG set holds the replica's weights as the layout alone does
+        assert 0.45 <= rows[split][1] / rows[alone][1] <= 0.6, (split, rows)  # half the passes per set, + VAE
+    assert "CFG-2 x Ulysses-8" not in rows  # 16 GPUs
+    refused = plan(spec, "--gpu", "h100-80gb", "--gpus", "6")
+    assert refused.exit_code == 2, refused.output
+    assert ("--gpus: 6 GPU(s) do not split into replicas of the spec's layout (CFG-2 x Ulysses-2 + FSDP2: 4 GPUs "
+            "each, model.parallel); use a multiple of 4 GPUs") in refused.output
+    assert "Traceback" not in refused.output

@@ -1,5 +1,5 @@
 """`model.parallel` in a spec: a layout that cannot run is refused by `cos-ray spec check` (exit 2, one line naming
-the field), before anything loads; a valid one passes."""
+the field), before anything loads; a valid one passes (CFG-parallel's guidance refusal: tests/test_parallel_cfg.py)."""
 
 from __future__ import annotations
 
@@ -24,16 +24,15 @@ def check(tmp_path, parallel: str, model: str = "tiny"):
     return CliRunner().invoke(main, ["spec", "check", str(path)])
 
 
-def test_a_layout_the_model_can_run_passes(tmp_path):
-    result = check(tmp_path, "{ulysses: 2, fsdp: true}")
+@pytest.mark.parametrize("parallel", ["{ulysses: 2, fsdp: true}", "{cfg: true}", "{ulysses: 2, fsdp: true, cfg: true}"])
+def test_a_layout_the_model_can_run_passes(tmp_path, parallel):
+    result = check(tmp_path, parallel)
     assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("model, parallel, message", [
     ("tiny", "{ulysses: 3}", "model.parallel.ulysses: ulysses 3 does not divide the model's 2 attention heads"),
     ("tiny-reasoner", "{ulysses: 8}", "ulysses 8 does not divide the model's 4 attention heads"),
-    ("tiny", "{ulysses: 2, cfg: true}", "model.parallel.cfg: CFG-parallel (cond and uncond on two rank sets) is not "
-                                        "implemented yet"),
     ("tiny", "{fsdp: true}", "model.parallel.fsdp: shards the weights over a replica's ranks, so it needs ulysses >= 2"),
     ("tiny", "{ulysses: 2, shards: 4}", "model.parallel: unknown key(s) shards"),
     ("tiny", "{ulysses: two}", "model.parallel"),

@@ -1,14 +1,18 @@
 """`cos-ray plan SPEC --gpu NAME --gpus N`: what each parallel layout costs on N GPUs of one kind.
 
 For every layout N GPUs allow - replicas of 1 GPU (offloading the idle expert where both do not fit), Ulysses-K
-(K GPUs per replica, the sequence split), Ulysses-K + FSDP2 (the weights sharded too) - it prints per GPU the
+(K GPUs per replica, the sequence split), Ulysses-K + FSDP2 (the weights sharded too), and with guidance > 1 each of
+them as CFG-2 (the cond and uncond passes on two sets of K GPUs at once: 2K GPUs per replica) - it prints per GPU the
 weights, activations and peak (`cos_ray.model.memory.layout_memory`), whether that fits 80, 48 and 24 GB GPUs,
 the time of one trajectory and the sweep's wall time and GPU-hours on the N GPUs; it refuses the spec's own layout
 (`model.parallel`) when it cannot fit and names the fastest layout that can.
 
 Time of one trajectory on a replica of K GPUs (stated, not measured here):
 - the DiT: the transformer passes' FLOPs (`plan.flops_per_pass`, CFG counted) / (K x `DIT_UTILISATION` x the GPU's
-  dense bf16 peak);
+  dense bf16 peak); CFG-2 runs half the passes on each set, at the same time;
+- CFG-2: one all-gather of the expert's output (the latent-sized prediction, bf16) between the two sets per step;
+  memory per GPU is that of the same Ulysses-K layout (each set holds the whole replica; diffusers runs the
+  branches one after the other, so a GPU's activations are one branch's either way);
 - Ulysses: 4 all-to-alls per block and pass (q, k, v before attention, the output after) of `tokens x dim` bf16,
   each rank sending (K-1)/K of its 1/K share, at the GPU's link bandwidth, not overlapped. FSDP2's all-gathers are
   prefetched under the previous block's compute and not counted;
@@ -46,11 +50,26 @@ class Layout:
     ulysses: int
     fsdp: bool
     offload: bool
+    cfg: int = 1  # rank sets of the CFG branches: 2 with CFG-parallel
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per replica."""
+        return self.cfg * self.ulysses
 
     def describe(self) -> str:
         if self.ulysses == 1:
-            return "1 GPU" + (" + offload" if self.offload else "")
-        return f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "")
+            sequence = "1 GPU" + (" + offload" if self.offload else "")
+        else:
+            sequence = f"Ulysses-{self.ulysses}" + (" + FSDP2" if self.fsdp else "")
+        if self.cfg == 1:
+            return sequence
+        return "CFG-2" + ("" if self.ulysses == 1 else f" x {sequence}")
+
+    def spec_text(self) -> str:
+        """The layout as `model.parallel` writes it."""
+        return (f"{{ulysses: {self.ulysses}, fsdp: {str(self.fsdp).lower()}"
+                + (", cfg: true}" if self.cfg == 2 else "}"))
 
 
 def trajectory_seconds(gpu, config: dict, passes: int, flops_per_pass: float, tokens: int, frames: int,
@@ -59,23 +78,31 @@ def trajectory_seconds(gpu, config: dict, passes: int, flops_per_pass: float, to
     from cos_ray.model.memory import transformer_parameters
 
     k = layout.ulysses
+    passes = passes / layout.cfg  # each CFG set runs its branch's passes, both sets at once
     dit = passes * flops_per_pass / (k * DIT_UTILISATION * gpu.bf16_tflops * 1e12)
     dim = config["num_attention_heads"] * config["attention_head_dim"]
     volume = 4 * config["num_layers"] * tokens * dim * 2 * (k - 1) / k / k  # bytes per rank per pass
     exchange = passes * volume / (gpu.link_gbps * 1e9) if k > 1 else 0.0
+    if layout.cfg > 1:  # per step, each set sends its prediction (out_channels x patch values per token, bf16)
+        prediction = tokens * config.get("out_channels", 16) * math.prod(config.get("patch_size", (1, 2, 2))) * 2
+        exchange += passes * prediction / (gpu.link_gbps * 1e9)
     vae_flops = frames * pixels * (VAE_ENCODE_FLOPS_PER_PIXEL_FRAME + VAE_DECODE_FLOPS_PER_PIXEL_FRAME)
     vae = vae_flops / (VAE_UTILISATION * gpu.fp32_tflops * 1e12)
     offload = OFFLOAD_MOVES * transformer_parameters(config) * 2 / (gpu.pcie_gbps * 1e9) if layout.offload else 0.0
     return dit + exchange + vae + offload
 
 
-def candidate_layouts(gpus: int, heads: int, tokens: int) -> list[Layout]:
+def candidate_layouts(gpus: int, heads: int, tokens: int, cfg: bool = False) -> list[Layout]:
     """Every layout N GPUs allow: 1 GPU per replica (with and without offload), Ulysses-K for each K > 1 dividing N,
-    the heads and the tokens (with and without FSDP2)."""
+    the heads and the tokens (with and without FSDP2); with `cfg` (an uncond pass to run) each of them but offload
+    as CFG-2 too, where 2K divides N."""
     found = [Layout(1, False, False), Layout(1, False, True)]
     for k in range(2, gpus + 1):
         if gpus % k == 0 and heads % k == 0 and tokens % k == 0:
             found += [Layout(k, False, False), Layout(k, True, False)]
+    if cfg:
+        found += [Layout(layout.ulysses, layout.fsdp, False, cfg=2) for layout in found
+                  if not layout.offload and gpus % (2 * layout.ulysses) == 0]
     return found
 
 
@@ -144,29 +171,33 @@ def gpu_plan_lines(spec, units, gpu_name: str, gpus: int) -> list[str]:
     most_seeds = max(len(unit.seeds) for unit in runs)
     cfg = settings.guidance > 1.0 or settings.guidance_2 > 1.0
 
+    own = Layout(model.layout().ulysses, model.layout().fsdp, model.offload, model.layout().cfg_degree)
+    if model.gpus_per_worker <= 1 and gpus % own.gpus:
+        raise UsageError(f"--gpus: {gpus} GPU(s) do not split into replicas of the spec's layout ({own.describe()}: "
+                         f"{own.gpus} GPUs each, model.parallel); use a multiple of {own.gpus} GPUs")
     rows = []
-    for layout in candidate_layouts(gpus, config["num_attention_heads"], tokens):
+    for layout in candidate_layouts(gpus, config["num_attention_heads"], tokens, settings.guidance > 1.0):
         # a unit's seeds spread over the replicas of one group (model.workers of them, as many as the GPUs hold)
-        seeds_per_replica = -(-most_seeds // max(1, min(model.workers, gpus // layout.ulysses)))
+        seeds_per_replica = -(-most_seeds // max(1, min(model.workers, gpus // layout.gpus)))
         batch = seeds_per_replica * (2 if cfg else 1)
         memory = layout_memory(config, experts, tokens, batch, layout.ulysses, layout.fsdp, layout.offload, text, vae)
         seconds = trajectory_seconds(gpu, config, passes, flops, tokens, frames, height * width, layout, experts)
-        replicas = gpus // layout.ulysses
-        gpu_hours = trajectories * seconds * layout.ulysses / 3600
+        replicas = gpus // layout.gpus
+        gpu_hours = trajectories * seconds * layout.gpus / 3600
         rows.append((layout, memory, seconds, replicas, gpu_hours, gpu_hours / gpus))
     lines = [
         f"layouts on {gpus} x {gpu.name} ({gpu.memory_gb:g} GB; {frames} frames of {height}x{width} = {tokens:,} "
         f"tokens, {passes} passes per trajectory, {trajectories:,} trajectories, up to {most_seeds} seed(s) per "
         f"unit spread over a group's replicas; DiT at {DIT_UTILISATION:.0%} of {gpu.bf16_tflops:g} TFLOP/s bf16, VAE at "
         f"{VAE_UTILISATION:.0%} of {gpu.fp32_tflops:g} TFLOP/s fp32):",
-        f"  {'layout':18} {'weights/GPU':>11} {'activ./GPU':>10} {'peak/GPU':>9}  "
+        f"  {'layout':25} {'weights/GPU':>11} {'activ./GPU':>10} {'peak/GPU':>9}  "
         + " ".join(f"{size:>3}GB" for size in PLAN_SIZES_GB)
         + f"  {'s/trajectory':>12} {'replicas':>8} {'sweep wall':>10} {'GPU-hours':>9}",
     ]
     for layout, memory, seconds, replicas, gpu_hours, wall_hours in rows:
         fits = " ".join(f"{'fits' if memory.fits(size * 1e9 / GIB) else '  - ':>5}" for size in PLAN_SIZES_GB)
         lines.append(
-            f"  {layout.describe():18} {memory.experts / GIB:>8.1f}GiB {memory.activations / GIB:>7.1f}GiB "
+            f"  {layout.describe():25} {memory.experts / GIB:>8.1f}GiB {memory.activations / GIB:>7.1f}GiB "
             f"{memory.peak_gib():>6.1f}GiB  {fits}  {seconds:>12,.1f} {replicas:>8} {wall_hours:>9,.1f}h "
             f"{gpu_hours:>9,.1f}")
     lines.append("  (weights: the experts' bf16 share on one GPU; peak adds the text encoder "
@@ -182,7 +213,6 @@ def gpu_plan_lines(spec, units, gpu_name: str, gpus: int) -> list[str]:
     lines.append(f"  fastest sweep on {gpus} x {gpu.name}: {fastest[0].describe()} ({fastest[3]} replica(s), "
                  f"{fastest[5]:,.1f} h); lowest latency per trajectory: {quickest[0].describe()} "
                  f"({quickest[2]:,.1f} s)")
-    own = Layout(model.layout().ulysses, model.layout().fsdp, model.offload)
     own_row = None if model.gpus_per_worker > 1 else next((row for row in rows if row[0] == own), None)
     if model.gpus_per_worker > 1:
         lines.append(f"  the spec's layout: device maps over {model.gpus_per_worker:g} GPUs per worker (one GPU "
@@ -191,7 +221,7 @@ def gpu_plan_lines(spec, units, gpu_name: str, gpus: int) -> list[str]:
         raise UsageError(
             f"model.parallel: the spec's layout ({own.describe()}) cannot fit {gpu.name}: {own_row[1].peak_gib():,.1f} "
             f"GiB per GPU of {gpu.memory_gib:,.1f}; the fastest layout that fits: {fastest[0].describe()} "
-            f"(model.parallel: {{ulysses: {fastest[0].ulysses}, fsdp: {str(fastest[0].fsdp).lower()}}}"
+            f"(model.parallel: {fastest[0].spec_text()}"
             + (", model.offload: true" if fastest[0].offload else "") + ")\n" + "\n".join(lines))
     if own_row is not None:
         lines.append(f"  the spec's layout: {own.describe()}: fits ({own_row[1].peak_gib():,.1f} GiB per GPU)")

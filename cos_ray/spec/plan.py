@@ -237,7 +237,7 @@ def _parallel_memory_lines(spec: Spec, memory, frames: int, height: int, width: 
                             layout.fsdp, False, memory.text_encoder, memory.vae)
     lines = [
         f"memory per GPU ({frames} frames of {height}x{width}, {per_worker} seed(s) per worker, each worker "
-        f"{layout.describe()} over {layout.ulysses} GPUs):",
+        f"{layout.describe()} over {layout.ranks_per_replica} GPUs):",
         f"  weights: experts {per_gpu.experts / GIB:,.1f} GiB (bf16" + (f", FSDP2: 1/{layout.ulysses} + 2 blocks"
                                                                         if layout.fsdp else ", replicated") + "), "
         f"text encoder {per_gpu.text_encoder / GIB:,.1f} GiB, VAE {per_gpu.vae / GIB:,.1f} GiB",
