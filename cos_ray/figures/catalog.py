@@ -16,6 +16,7 @@ FIGURES = {  # name -> (module, function, what it shows)
     "compare": ("comparison", "figure", "every method against the baseline (the Compare view)"),
     "frames-steps": ("frames_steps", "figure", "the answer over a frames x steps sampler grid"),
     "distillation": ("distillation", "figure", "few-step sampling vs the full model: answers and exploration per step"),
+    "search-frontier": ("search_frontier", "figure", "search vs best-of-N: answers right per forward pass, paired CIs"),
 }
 
 
