@@ -1,9 +1,13 @@
-"""Parallel layouts on real processes over gloo (no Ray): Ulysses-2 and FSDP2 + Ulysses-2 against one process.
+"""Parallel layouts on real processes over gloo (no Ray): Ulysses-2, FSDP2 + Ulysses-2 and CFG-parallel against one
+process.
 
 One spawn of 4 ranks serves the module: a mesh of 2 replicas (seed axis) x 2 sequence shards (ulysses axis). Each
 replica generates one seed's video alone (both replicas at once, no seed collective), on the tiny and the
 tiny-reasoner presets, with Ulysses-2 and with FSDP2 + Ulysses-2; then the two replicas run a 2-seed ensemble merged
-over the seed axis. The parent computes every reference in its own process, with the engine the CLI uses.
+over the seed axis. The same ranks then form CFG-parallel meshes on the tiny preset: 2 replicas x 2 CFG sets (cond,
+uncond), each replica alone, with the probe program, and a 2-seed ensemble merged among same-branch ranks; and one
+replica of 2 CFG sets x FSDP2 + Ulysses-2. The parent computes every reference in its own process, with the engine
+the CLI uses.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from cos_ray.engine.trajectory import run_trajectory
 from cos_ray.interventions.ensemble import EnsembleConfig
 from parallel_ranks import run_ranks
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(480)  # one 4-rank spawn serves the module; shared cores slow it severalfold
 
 SEEDS = [3, 4]  # replica r generates SEEDS[r]; the ensemble merges both
 PRESETS = ["tiny", "tiny-reasoner"]
 LAYOUTS = {"ulysses2": dict(ulysses=2), "fsdp+ulysses2": dict(ulysses=2, fsdp=True)}
+# CFG-parallel on 4 ranks: (seed 2, cfg 2, ulysses 1) and (seed 1, cfg 2, ulysses 2): each rank's replica and branch
+CFG_LAYOUTS = {"cfg2": dict(cfg=True), "cfg2+fsdp+ulysses2": dict(cfg=True, ulysses=2, fsdp=True)}
+CFG_PLACES = {"cfg2": [(0, 0), (0, 1), (1, 0), (1, 1)], "cfg2+fsdp+ulysses2": [(0, 0), (0, 0), (0, 1), (0, 1)]}
 ENSEMBLE = dict(size=2, layers="20-29", steps="0-1", merge="update")
 TOLERANCE = 1e-5  # float32; measured: bit-identical or last bits
 # The in-process ensemble runs its seeds as one batch of 2, each replica as a batch of 1: batching alone moves the
@@ -92,6 +99,39 @@ def mesh_job(rank, world, task_dir, probe_dir, steps, frames):
         out[(preset, "ensemble")] = dict(replica=replica, member=member.member, latent=member.final_latent.numpy(),
                                          calls=seeds.calls)
         torch.distributed.barrier()
+    out.update(cfg_runs(task, settings, probe_dir))
+    return out
+
+
+def cfg_runs(task, settings, probe_dir) -> dict:
+    """CFG-parallel on the tiny preset (see the module docstring); {('cfg', layout[, what]): result}."""
+    import torch
+
+    from cos_ray.cluster.collective import DistributedSeeds
+    from cos_ray.engine import parallel
+    from cos_ray.model.loader import load_pipeline
+    from cos_ray.probes.program import run_program
+
+    out = {}
+    for name, options in CFG_LAYOUTS.items():
+        model = load_pipeline("tiny", device="cpu")
+        layout = parallel.ParallelLayout(**options)
+        mesh = parallel.device_mesh(layout)
+        parallel.apply_layout(model.experts(), layout, mesh)
+        place = dict(replica=parallel.seed_rank(mesh), branch=parallel.cfg_rank(mesh))
+        (alone,) = run_trajectory(model, task, settings, [SEEDS[place["replica"]]], x0=X0Config(keep_latents=True))
+        out[("cfg", name)] = dict(place, latent=alone.final_latent.numpy(),
+                                  x0={step: x.numpy() for step, x in alone.x0_latents.items()})
+        if mesh["seed"].size() == 2:
+            seed = SEEDS[place["replica"]]
+            (probed,) = run_program(model, task, settings, [seed], program(probe_dir))
+            out[("cfg", name, "program")] = dict(place, latent=probed.final_latent.numpy(), probes=probed.probes,
+                                                 fork=forked(model, task, settings, seed))
+            seeds = DistributedSeeds([1, 1], place["replica"], timeout_s=60, group=parallel.seed_group(mesh))
+            (member,) = run_trajectory(model, task, settings, [seed], ensemble=EnsembleConfig(**ENSEMBLE),
+                                       seed_group=seeds)
+            out[("cfg", name, "ensemble")] = dict(place, latent=member.final_latent.numpy(), calls=seeds.calls)
+        torch.distributed.barrier()
     return out
 
 
@@ -106,7 +146,7 @@ def settings(tiny_settings):
 
 @pytest.fixture(scope="module")
 def ranks(tiny_model, task_dir, probe_dir, settings):  # tiny_model first: the preset is written once
-    return run_ranks(4, mesh_job, timeout_s=240, task_dir=str(task_dir), probe_dir=str(probe_dir), steps=settings.steps,
+    return run_ranks(4, mesh_job, timeout_s=400, task_dir=str(task_dir), probe_dir=str(probe_dir), steps=settings.steps,
                      frames=settings.frames)
 
 
@@ -191,4 +231,47 @@ def test_noise_swap_energy_cka_and_forks_on_sequence_shards_equal_the_unsharded_
         cka, cka_reference = got["probes"]["sensitivity"], expected.probes["sensitivity"]
         assert [row["step"] for row in cka] == [row["step"] for row in cka_reference]
         for row, ref in zip(cka, cka_reference):
+            assert abs(row["cka"] - ref["cka"]) <= 1e-4, (row, ref)
+
+
+@pytest.mark.parametrize("layout", list(CFG_LAYOUTS))
+def test_cfg_parallel_generates_the_one_process_video(ranks, references, layout):
+    """Each rank computes one CFG branch of every transformer call, yet every rank forms the one-process guided
+    prediction: the same final latent and x̂0 at every step, on both branches' ranks."""
+    for rank, result in enumerate(ranks):
+        got = result[("cfg", layout)]
+        assert (got["replica"], got["branch"]) == CFG_PLACES[layout][rank]
+        expected = references["tiny"]["alone"][got["replica"]]
+        assert max_diff(got["latent"], expected.final_latent.numpy()) <= TOLERANCE
+        assert sorted(got["x0"]) == sorted(expected.x0_latents)
+        for step, x0 in got["x0"].items():
+            assert max_diff(x0, expected.x0_latents[step].numpy()) <= TOLERANCE
+
+
+def test_cfg_parallel_ensemble_merges_among_same_branch_ranks(ranks, references):
+    """On (seed 2, cfg 2): the cond ranks merge the cond pass over the seed axis, the uncond ranks the uncond pass,
+    as the in-process ensemble merges each branch over its seeds."""
+    expected = references["tiny"]["ensemble"]
+    for result in ranks:
+        got = result[("cfg", "cfg2", "ensemble")]
+        assert got["calls"] > 0  # this branch's merge ran over the seed axis
+        assert max_diff(got["latent"], expected[got["replica"]].final_latent.numpy()) <= TOLERANCE
+        assert max_diff(got["latent"], references["tiny"]["alone"][got["replica"]].final_latent.numpy()) > 1e-4
+
+
+def test_noise_swap_energy_cka_and_forks_under_cfg_parallel_equal_the_one_process_ones(ranks, references):
+    """Every rank ends on the reference latent; the cond set records the cond-branch probes (energy maps, CKA) whole,
+    as the one-process run does; the uncond set records none (a worker group keeps its replica's first, cond, rank)."""
+    for result in ranks:
+        got = result[("cfg", "cfg2", "program")]
+        expected = references["program"][got["replica"]]
+        assert max_diff(got["latent"], expected.final_latent.numpy()) <= TOLERANCE
+        assert max_diff(got["fork"], references["fork"][got["replica"]]) <= TOLERANCE
+        if got["branch"] == 1:
+            assert got["probes"]["energy"] == [] and got["probes"]["sensitivity"] == []
+            continue
+        for row, ref in zip(got["probes"]["energy"], expected.probes["energy"], strict=True):
+            assert (row["step"], row["layer"]) == (ref["step"], ref["layer"])
+            assert max_diff(row["map"], ref["map"]) <= TOLERANCE
+        for row, ref in zip(got["probes"]["sensitivity"], expected.probes["sensitivity"], strict=True):
             assert abs(row["cka"] - ref["cka"]) <= 1e-4, (row, ref)
