@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cos_ray.spec.fields import SpecNode
 from cos_ray.spec.methods import MethodSpec, config_problems
@@ -31,7 +31,7 @@ class SearchSpec(MethodSpec, SpecNode):
     select_at: int | str = "30%"
     keep: int = 1
     verifier: Literal["task", "consensus", "evalkit"] = "consensus"
-    rounds: list | None = None
+    rounds: list[dict[str, Any]] | None = None  # refused for now (SearchConfig)
     starts: str | list[int] | None = None
 
     def check(self):
