@@ -18,7 +18,7 @@ def generate_on_ray(model: str, task, settings, seed: int, out: Path, *, workers
                     device: str | None = None, gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
                     parallel: dict | None = None) -> list[Path]:
     """Run seed `seed` (or the ensemble's members seed..seed+N-1) spread evenly over `workers` workers (replicas of
-    `parallel.ulysses` actors each with a parallel layout)."""
+    `parallel.ulysses` actors each with a parallel layout, twice that with `parallel.cfg`)."""
     from cos_ray.cluster.coordinator import Coordinator
     from cos_ray.videos import write_members
     from cos_ray.media import write_json

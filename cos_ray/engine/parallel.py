@@ -1,4 +1,5 @@
-"""Apply a parallel layout to a loaded pipeline's transformers: Ulysses sequence parallelism and FSDP2 weight shards.
+"""Apply a parallel layout to a loaded pipeline's transformers: Ulysses sequence parallelism, FSDP2 weight shards and
+CFG-parallel branches.
 
 A worker's GPUs compute together. The ranks of one unit form a torch `DeviceMesh` with named axes
 `(seed, cfg, ring, ulysses)`: the ranks along `ulysses` hold one replica of the model and split each forward's tokens
