@@ -1,4 +1,4 @@
-"""Ulysses-2 and FSDP2 on CPU over gloo: step time against one rank, and per-rank weight memory.
+"""Ulysses-2, FSDP2 and CFG-parallel on CPU over gloo: step time against one rank, and per-rank weight memory.
 
 Two spawned processes (one torch thread each: one rank per core) hold the same `WanTransformer3DModel` built from a
 config (random weights, float32) three times: unsharded, Ulysses-2 (diffusers' context parallelism, weights
@@ -6,10 +6,14 @@ replicated) and FSDP2 + Ulysses-2 (`cos_ray.engine.parallel.apply_layout`, the c
 in an order that rotates every round (interleaved, so drift hits every variant alike):
 - one rank: rank 0 runs the unsharded model's forward while rank 1 waits at a barrier;
 - Ulysses-2: both ranks run the forward, each on half of the tokens;
-- FSDP2 + Ulysses-2: the same with each rank holding half of every block's weights (all-gathered per block).
-It prints the median forward times, the ratios to one rank (target for Ulysses-2: <= 0.6), the parameter bytes each
-rank holds between forwards with FSDP2 and without (target ratio <= 0.55), and the largest difference of each
-variant's output to the unsharded one.
+- FSDP2 + Ulysses-2: the same with each rank holding half of every block's weights (all-gathered per block);
+- CFG step, one rank: rank 0 runs a guided step's two forwards (cond, then uncond: another text) as diffusers'
+  pipeline does, under `cache_context("cond" | "uncond")`, and combines them; rank 1 waits;
+- CFG-2 step: the same step with rank 0 computing the cond forward and rank 1 the uncond one at the same time, the
+  predictions exchanged (`cos_ray.engine.cfg_parallel`, through `apply_layout`).
+It prints the median step times, the ratios to their one-rank baseline (target for Ulysses-2: <= 0.6; CFG-2 ideally
+0.5 + one exchange), the parameter bytes each rank holds between forwards with FSDP2 and without (target ratio
+<= 0.55), and the largest difference of each variant's output to its one-rank baseline.
 
     python benchmarks/parallel.py                       # 4,096 tokens, 4 blocks, dim 256, 7 rounds
     python benchmarks/parallel.py --frames 8 --rounds 5 # 8,192 tokens
@@ -25,7 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("one rank", "Ulysses-2", "FSDP2 + Ulysses-2")
+VARIANTS = ("one rank", "Ulysses-2", "FSDP2 + Ulysses-2", "CFG step, one rank", "CFG-2 step")
+BASELINE = {"Ulysses-2": "one rank", "FSDP2 + Ulysses-2": "one rank", "CFG-2 step": "CFG step, one rank"}
+ALONE = ("one rank", "CFG step, one rank")  # rank 1 idles
+GUIDANCE = 5.0
 
 
 def config(args) -> dict:
@@ -40,7 +47,17 @@ def inputs(args):
     generator = torch.Generator().manual_seed(0)
     hidden = torch.randn(1, 16, args.frames, args.size, args.size, generator=generator)  # (batch, C, F, H, W)
     text = torch.randn(1, 32, 64, generator=generator)  # (batch, text tokens, text_dim)
-    return hidden, torch.tensor([500.0]), text
+    negative = torch.randn(1, 32, 64, generator=generator)  # the uncond pass's text
+    return hidden, torch.tensor([500.0]), text, negative
+
+
+def guided_step(model, hidden, timestep, text, negative):
+    """One CFG step's denoiser work as `WanImageToVideoPipeline` does it: cond, then uncond, then combined."""
+    with model.cache_context("cond"):
+        cond = model(hidden, timestep, text, return_dict=False)[0]
+    with model.cache_context("uncond"):
+        uncond = model(hidden, timestep, negative, return_dict=False)[0]
+    return uncond + GUIDANCE * (cond - uncond)
 
 
 def build(args):
@@ -69,10 +86,12 @@ def rank_main(rank: int, address: str, args, out: str) -> None:
     from cos_ray.engine import parallel
 
     join_process_group(address, rank, 2, "gloo", 120)
-    hidden, timestep, text = inputs(args)
+    hidden, timestep, text, negative = inputs(args)
     models = {"one rank": build(args)}
-    for name, fsdp in (("Ulysses-2", False), ("FSDP2 + Ulysses-2", True)):
-        layout = parallel.ParallelLayout(ulysses=2, fsdp=fsdp)
+    models["CFG step, one rank"] = models["one rank"]
+    for name, options in (("Ulysses-2", dict(ulysses=2)), ("FSDP2 + Ulysses-2", dict(ulysses=2, fsdp=True)),
+                          ("CFG-2 step", dict(cfg=True))):
+        layout = parallel.ParallelLayout(**options)
         model = build(args)
         parallel.apply_layout({"high": model}, layout, parallel.device_mesh(layout))
         models[name] = model
@@ -82,20 +101,21 @@ def rank_main(rank: int, address: str, args, out: str) -> None:
     outputs = {}
     with torch.inference_mode():
         for round_ in range(args.rounds + 1):  # round 0 warms up (FSDP's lazy init, allocator)
-            order = VARIANTS[round_ % 3:] + VARIANTS[: round_ % 3]
-            for name in order:
+            shift = round_ % len(VARIANTS)
+            for name in VARIANTS[shift:] + VARIANTS[:shift]:
                 dist.barrier()
                 start, start_cpu = time.perf_counter(), time.process_time()
-                if name != "one rank" or rank == 0:
+                if name.startswith("CFG") and (name not in ALONE or rank == 0):
+                    outputs[name] = guided_step(models[name], hidden, timestep, text, negative)
+                elif name not in ALONE or rank == 0:
                     outputs[name] = models[name](hidden, timestep, text, return_dict=False)[0]
                 used = time.process_time() - start_cpu
-                dist.barrier()  # the step ends when both ranks are done (rank 1 idles for "one rank")
+                dist.barrier()  # the step ends when both ranks are done (rank 1 idles for the ALONE ones)
                 if round_:
                     times[name].append(time.perf_counter() - start)
                     cpu[name].append(used)
     if rank == 0:
-        reference = outputs["one rank"]
-        diffs = {name: float((outputs[name] - reference).abs().max()) for name in VARIANTS}
+        diffs = {name: float((outputs[name] - outputs[BASELINE.get(name, name)]).abs().max()) for name in VARIANTS}
         torch.save(dict(times=times, cpu=cpu, memory=memory, diffs=diffs), Path(out) / "result.pt")
     dist.destroy_process_group()
 
@@ -121,18 +141,21 @@ def main() -> None:
         mp.start_processes(rank_main, args=(rendezvous.address, args, out), nprocs=2, start_method="spawn")
         result = torch.load(Path(out) / "result.pt")
     medians = {name: statistics.median(values) for name, values in result["times"].items()}
-    base, memory = medians["one rank"], result["memory"]
+    memory = result["memory"]
     cpu = {name: statistics.median(values) for name, values in result["cpu"].items()}
     print(f"model: {args.blocks} blocks, dim {args.dim} ({args.heads} heads), {tokens:,} tokens, float32, "
           f"{args.rounds} rounds interleaved, 1 thread per rank, gloo")
-    print("| variant | forward s (median) | ratio to one rank | rank 0 CPU s | ratio | weights per rank MiB | ratio "
+    print("| variant | step s (median) | ratio to one rank | rank 0 CPU s | ratio | weights per rank MiB | ratio "
           "| max diff to one rank |")
     print("|---|---|---|---|---|---|---|---|")
     for name in VARIANTS:
-        print(f"| {name} | {medians[name]:.3f} | {medians[name] / base:.3f} | {cpu[name]:.3f} | "
-              f"{cpu[name] / cpu['one rank']:.3f} | {memory[name] / 2**20:.1f} | "
-              f"{memory[name] / memory['one rank']:.3f} | {result['diffs'][name]:.2e} |")
-    print(f"Ulysses-2 step time / one rank: {medians['Ulysses-2'] / base:.3f} (target <= 0.6)")
+        base = BASELINE.get(name, name)
+        print(f"| {name} | {medians[name]:.3f} | {medians[name] / medians[base]:.3f} | {cpu[name]:.3f} | "
+              f"{cpu[name] / cpu[base]:.3f} | {memory[name] / 2**20:.1f} | "
+              f"{memory[name] / memory[base]:.3f} | {result['diffs'][name]:.2e} |")
+    print(f"Ulysses-2 step time / one rank: {medians['Ulysses-2'] / medians['one rank']:.3f} (target <= 0.6)")
+    print(f"CFG-2 step time / one rank's CFG step: {medians['CFG-2 step'] / medians['CFG step, one rank']:.3f} "
+          "(ideal 0.5 + one exchange of the prediction)")
     print(f"FSDP2 weights per rank / unsharded: {memory['FSDP2 + Ulysses-2'] / memory['Ulysses-2']:.3f} "
           "(target <= 0.55)")
 
