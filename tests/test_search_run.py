@@ -20,6 +20,7 @@ sampler: {steps: 4}
 methods:
   - baseline
   - search: {candidates: 3, select_at: 1, keep: 1, verifier: {grid: [task, consensus]}, starts: [0]}
+  - search: {candidates: 3, select_at: 0, keep: 2, rounds: [{select_at: 2, keep: 1}], verifier: consensus, starts: [0]}
 probes:
   x0: {every: 1, decode: true}
 """
@@ -91,7 +92,7 @@ def trajectory_row(row: dict) -> dict:
 
 @pytest.mark.parametrize("verifier", ["task", "consensus"])
 def test_the_kept_candidate_is_the_baseline_run_of_its_seed(ran, verifier):
-    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier)
+    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, rounds=None)
     kept = [row for row in runs if row["status"] == "ok"]
     assert len(kept) == 1, runs
     seed = kept[0]["seed"]
@@ -111,7 +112,7 @@ def test_the_kept_candidate_is_the_baseline_run_of_its_seed(ran, verifier):
 
 @pytest.mark.parametrize("verifier", ["task", "consensus"])
 def test_pruned_candidates_are_recorded_with_the_step_they_stopped_at(ran, verifier):
-    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier)
+    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, rounds=None)
     assert [row["seed"] for row in runs] == [0, 1, 2]  # every candidate has its row: none lost
     pruned = [row for row in runs if row["status"] == "pruned"]
     assert len(pruned) == 2
@@ -136,5 +137,29 @@ def test_forward_passes_are_those_a_hook_on_the_experts_counts(ran):
         assert sum(row["forward_passes"] for row in runs) == counted, (unit.method, runs)
         if unit.method == "baseline":
             assert counted == 2 * steps  # CFG: cond + uncond at every step
-        else:  # 3 candidates through step SELECT, the kept one on to the end
+        elif not unit.params.get("rounds"):  # 3 candidates through step SELECT, the kept one on to the end
             assert counted == 2 * (3 * (SELECT + 1) + (steps - SELECT - 1))
+        else:  # 3 candidates through step 0, 2 of them through step 2, 1 to the end
+            assert counted == 2 * (3 * 1 + 2 * 2 + 1 * 1)
+
+
+def test_a_search_with_rounds_prunes_at_each_selection_and_keeps_the_baseline_rows(ran):
+    (unit, runs, steps, layers, members, _), = [value for value in of(ran, "search") if value[0].params.get("rounds")]
+    assert unit.params["rounds"] == [{"select_at": 2, "keep": 1}]
+    by_status = {}
+    for row in runs:
+        by_status.setdefault((row["status"], row["stop_step"]), []).append(row)
+    assert sorted((key, len(rows)) for key, rows in by_status.items()) == [
+        (("ok", None), 1), (("pruned", 0), 1), (("pruned", 2), 1)]
+    (kept,) = by_status[("ok", None)]
+    (_, base_runs, _, _, base_members, _), = [value for value in of(ran, "baseline") if value[0].seeds == (kept["seed"],)]
+    assert trajectory_row(kept) == trajectory_row(base_runs[0])
+    assert np.array_equal(members[kept["member"]].video, base_members[0].video)
+    judged = {}
+    for row in layers:
+        if row["kind"] == "search":
+            judged.setdefault(row["run_id"], []).append(row["step"])
+    late = by_status[("pruned", 2)][0]["run_id"]
+    early = by_status[("pruned", 0)][0]["run_id"]
+    assert judged == {kept["run_id"]: [0, 2], late: [0, 2], early: [0]}  # judged at every selection it reached
+    assert sorted(r["step"] for r in steps if r["run_id"] == late) == [0, 1, 2]

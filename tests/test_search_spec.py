@@ -40,8 +40,10 @@ REFUSED = [
     ("select_at a range", {"select_at": "0-30%"}, "methods[1].search.select_at: expected one step"),
     ("unknown verifier", {"verifier": "oracle"}, "methods[1].search.verifier: expected one of task, consensus, evalkit"),
     ("one candidate", {"candidates": 1}, "methods[1].search.candidates: expected an integer >= 2"),
-    ("rounds", {"rounds": [{"select_at": 5, "keep": 1}]}, "methods[1].search.rounds: selecting again at later steps "
-                                                         "is not implemented yet"),
+    ("a round before select_at", {"rounds": [{"select_at": 1, "keep": 1}]},
+     "methods[1].search.rounds[0].select_at: step 1 is not after the selection before it (step 2)"),
+    ("a round keeping more", {"rounds": [{"select_at": 5, "keep": 2}]},
+     "methods[1].search.rounds[0].keep: 2 exceeds the 1 still running after the selection before"),
 ]
 
 
@@ -83,3 +85,12 @@ def test_plan_prints_the_search_passes_beside_best_of_n(tmp_path):
     assert "select_at step 2" in line and "keep 1" in line
     assert "2 unit(s), 76 forward passes vs best-of-4's 160" in line, line
     assert "search: 2 unit(s), 8 run(s)" in done.stdout
+
+
+def test_plan_counts_the_passes_of_a_search_with_rounds(tmp_path):
+    """Keep 2 of 4 at step 2, then 1 of those at step 5: 2 x (4 x 3 + 2 x 3 + 1 x 4) = 44 passes a unit, by hand."""
+    done = cli("plan", str(write(tmp_path, keep=2, rounds=[{"select_at": "50%", "keep": 1}])), "--out",
+               str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr
+    line = next(text for text in done.stdout.splitlines() if text.startswith("search ("))
+    assert "keep 2, then step 5 keep 1" in line and "2 unit(s), 88 forward passes vs best-of-4's 160" in line, line

@@ -8,11 +8,12 @@ trajectory to find out which seed was right. A search pays N trajectories only u
    `select_at + 1` (`cos_ray.engine.snapshot`) and the call stops - no further forward pass;
 2. the verifier (`cos_ray.probes.verifiers`) scores every candidate's x̂0 at `select_at`; with the seeds spread over a
    worker group the scores are gathered over the group's seed axis, so every worker picks the same M;
-3. the M best (ties: the lowest member) resume from their snapshots to the end - no step is computed twice; the
-   others are returned as pruned members: their records up to `select_at`, no video, `stopped_at = select_at`.
+3. the M best (ties: the lowest member) resume from their snapshots - to the next selection of `rounds`, where the
+   candidates still running are judged again, or to the end - no step is computed twice; the others are returned
+   as pruned members: their records up to their selection step, no video, `stopped_at` = that step.
 
-Every member carries the verifier's judgement in `probes['search']` (one row: step, score, rank, kept), which the
-store keeps as a `layers` row of kind `search`.
+Every member carries the verifier's judgements in `probes['search']` (a row per selection it took part in: step,
+score, rank, kept), which the store keeps as `layers` rows of kind `search`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ KIND_SEARCH = "search"  # the `layers` row of the verifier's judgement of a cand
 @dataclass(frozen=True)
 class SearchConfig:
     """`candidates` seeds S..S+N-1 run to step `select_at` (an index, or a percentage of the steps: `30%`); the `keep`
-    best by `verifier` continue to the end. `rounds` (selecting again at later steps) is refused for now."""
+    best by `verifier` go on. `rounds`: later selections, each `{select_at, keep}` (a beam over steps): the
+    candidates still running are judged again at that step and only its `keep` best go on."""
 
     candidates: int = 4
     select_at: int | str = "30%"
@@ -52,9 +54,19 @@ class SearchConfig:
                              "the candidates continue past select_at)")
         if self.verifier not in VERIFIERS:
             raise UsageError(f"{where}.verifier: expected one of {', '.join(VERIFIERS)}, got {self.verifier!r}")
-        if self.rounds:
-            raise UsageError(f"{where}.rounds: selecting again at later steps is not implemented yet; give one "
-                             "select_at and keep (and leave rounds out)")
+        rounds = []
+        for index, stage in enumerate(self.rounds):
+            at = f"{where}.rounds[{index}]"
+            if not isinstance(stage, dict) or set(stage) - {"select_at", "keep"} or "select_at" not in stage:
+                raise UsageError(f"{at}: expected a mapping {{select_at: STEP, keep: M}}, got {stage!r}")
+            keep = stage.get("keep", 1)
+            if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+                raise UsageError(f"{at}.keep: expected an integer >= 1, got {keep!r}")
+            before = rounds[-1]["keep"] if rounds else self.keep
+            if keep > before:
+                raise UsageError(f"{at}.keep: {keep} exceeds the {before} still running after the selection before")
+            rounds.append({"select_at": stage["select_at"], "keep": keep})
+        object.__setattr__(self, "rounds", tuple(rounds))
         if isinstance(self.select_at, bool) or not isinstance(self.select_at, (int, str)):
             raise UsageError(f"{where}.select_at: expected a step index or a percentage of the steps like '30%', "
                              f"got {self.select_at!r}")
@@ -79,12 +91,28 @@ class SearchConfig:
             raise UsageError(f"{where}: step {step} leaves no step to continue (the run has {steps} steps, 0-"
                              f"{steps - 1}); select at step {steps - 2} or earlier (selecting after the last step "
                              "is best-of-N)")
-        return dataclasses.replace(self, select_at=step)
+        rounds, previous = [], step
+        for index, stage in enumerate(self.rounds):
+            later = dataclasses.replace(self, select_at=stage["select_at"], rounds=(),
+                                        field=f"{self.field}.rounds[{index}]").resolved(steps).select_at
+            if later <= previous:
+                raise UsageError(f"{self.field}.rounds[{index}].select_at: step {later} is not after the selection "
+                                 f"before it (step {previous})")
+            rounds.append({"select_at": later, "keep": stage["keep"]})
+            previous = later
+        return dataclasses.replace(self, select_at=step, rounds=tuple(rounds))
+
+    def stages(self) -> list[tuple[int, int]]:
+        """(select_at, keep) of every selection, in step order (`select_at` resolved)."""
+        return [(self.select_at, self.keep), *((stage["select_at"], stage["keep"]) for stage in self.rounds)]
 
     def params(self) -> dict:
-        """The canonical dict (unit id, `params` column)."""
-        return {"candidates": self.candidates, "select_at": self.select_at, "keep": self.keep,
-                "verifier": self.verifier}
+        """The canonical dict (unit id, `params` column); `rounds` only when given (older ids unchanged)."""
+        params = {"candidates": self.candidates, "select_at": self.select_at, "keep": self.keep,
+                  "verifier": self.verifier}
+        if self.rounds:
+            params["rounds"] = [dict(stage) for stage in self.rounds]
+        return params
 
     def member_seeds(self, seed: int) -> list[int]:
         return list(range(seed, seed + self.candidates))
@@ -92,16 +120,20 @@ class SearchConfig:
     def passes(self, per_step: list[int]) -> tuple[int, int]:
         """(this search's forward passes, best-of-N's at the same N), `per_step` the passes of each step of one
         trajectory (`cos_ray.spec.forks.passes_per_step`); `select_at` resolved."""
-        upto = sum(per_step[: self.select_at + 1])
-        return self.candidates * upto + self.keep * (sum(per_step) - upto), self.candidates * sum(per_step)
+        total, running, start = 0, self.candidates, 0
+        for select, keep in self.stages():
+            total += running * sum(per_step[start: select + 1])
+            running, start = keep, select + 1
+        return total + running * sum(per_step[start:]), self.candidates * sum(per_step)
 
 
 class _Stopped(Exception):
     """Raised from the step callback once the snapshot the search needs is taken: the pipeline call ends there."""
 
 
-def _stopping_fork(stop: int):
-    """A `Fork` that takes a snapshot before step `stop` and then ends the pipeline call (`_Stopped`)."""
+def _stopping_fork(stop: int, resume=None):
+    """A `Fork` (from `resume`, or noise) that takes a snapshot before step `stop` and then ends the pipeline call
+    (`_Stopped`)."""
     from cos_ray.engine.snapshot import Fork
 
     class StoppingFork(Fork):
@@ -117,7 +149,7 @@ def _stopping_fork(stop: int):
 
             arguments["callback_on_step_end"] = callback
 
-    return StoppingFork(take=frozenset({stop}))
+    return StoppingFork(take=frozenset({stop}), resume=resume)
 
 
 class X0AtStep:
@@ -146,7 +178,9 @@ class X0AtStep:
 def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *, x0=None, seed_group=None,
                interventions=(), ensemble=None, fork=None, progress: bool = False) -> list:
     """The members (`MemberResult`, member order) of a search over `seeds` (this process's share of the unit's
-    candidates; `seed_group` holds them all): kept ones whole, pruned ones up to `select_at` with `stopped_at` set."""
+    candidates; `seed_group` holds them all): kept ones whole, pruned ones up to their selection step with
+    `stopped_at` set. Each selection judges the candidates still running; every process computes the same ranking
+    from the gathered scores, so each knows which of its own go on."""
     from cos_ray.engine.seeds import LocalSeeds
     from cos_ray.engine.snapshot import Fork
     from cos_ray.engine.trajectory import run_trajectory
@@ -156,37 +190,49 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
         raise UsageError(f"{config.field}: a search does not merge its candidates (no ensemble) yet")
     if fork is not None and (fork.take or fork.resume is not None):
         raise UsageError(f"{config.field}: a search unit is not forked (it runs its candidates' snapshots itself)")
-    if not isinstance(config.select_at, int):
-        config = config.resolved(settings.steps)
-    select, group = config.select_at, seed_group or LocalSeeds(len(seeds))
+    config = config.resolved(settings.steps) if not isinstance(config.select_at, int) or any(
+        not isinstance(stage["select_at"], int) for stage in config.rounds) else config
+    group = seed_group or LocalSeeds(len(seeds))
     verifier = make_verifier(config, task)
     extra = list(interventions)
-    snapshots, judged = [], []
-    for seed in seeds:
-        capture, stop = X0AtStep(select), _stopping_fork(select + 1)
-        try:
-            run_trajectory(model, task, settings, [seed], x0=x0, interventions=[*extra, capture], fork=stop,
-                           progress=progress)
-        except _Stopped:
-            pass
-        else:  # the callback always stops the call at select + 1 <= steps - 1
-            raise RuntimeError(f"search: the candidate of seed {seed} ran past step {select}")
-        snapshots.append(stop.taken[select + 1])
-        judged.append(capture.x0[0])  # (channels, frames, h, w)
-    scores = verifier.scores(model, judged, group)  # every candidate of the unit, member order
-    order = ranking(scores)
-    kept = set(order[: config.keep])
+    snapshots = [None] * len(seeds)  # the snapshot each candidate stopped at (None: from noise)
+    judged = [[] for _ in seeds]  # per local candidate: its verifier rows, one per selection it took part in
+    alive = set(range(group.total))  # members still running, the same set on every process
+    stopped = {}  # local index -> the step it was pruned after
+    for select, keep in config.stages():
+        latents = {}
+        for index, seed in enumerate(seeds):
+            if group.offset + index not in alive:
+                continue
+            capture, stop = X0AtStep(select), _stopping_fork(select + 1, snapshots[index])
+            try:
+                run_trajectory(model, task, settings, [seed], x0=x0, interventions=[*extra, capture], fork=stop,
+                               progress=progress)
+            except _Stopped:
+                pass
+            else:  # the callback always stops the call at select + 1 <= steps - 1
+                raise RuntimeError(f"search: the candidate of seed {seed} ran past step {select}")
+            snapshots[index] = stop.taken[select + 1]
+            latents[index] = capture.x0[0]  # (channels, frames, h, w)
+        scores = verifier.scores(model, [latents.get(index) for index in range(len(seeds))], group, alive)
+        order = [number for number in ranking(scores) if number in alive]
+        going_on = set(order[:keep])
+        for index in latents:
+            number = group.offset + index
+            judged[index].append({"step": select, "score": scores[number], "rank": order.index(number),
+                                  "kept": number in going_on, "verifier": config.verifier})
+            if number not in going_on:
+                stopped[index] = select
+        alive = going_on
     members = []
     for index, (seed, snapshot) in enumerate(zip(seeds, snapshots)):
-        number = group.offset + index
-        row = {"step": select, "score": scores[number], "rank": order.index(number), "kept": number in kept,
-               "verifier": config.verifier}
-        if number in kept:
+        if index in stopped:
+            member = _pruned(seed, snapshot, stopped[index])
+        else:
             member = run_trajectory(model, task, settings, [seed], x0=x0, interventions=list(extra),
                                     fork=Fork(resume=snapshot), progress=progress)[0]
-        else:
-            member = _pruned(seed, snapshot, select)
-        members.append(dataclasses.replace(member, member=number, probes={**member.probes, KIND_SEARCH: [row]}))
+        members.append(dataclasses.replace(member, member=group.offset + index,
+                                           probes={**member.probes, KIND_SEARCH: judged[index]}))
     return members
 
 

@@ -31,10 +31,18 @@ def make_verifier(config, task):
     raise UsageError(f"{config.field}.verifier: expected one of task, consensus, evalkit, got {config.verifier!r}")
 
 
+DROPPED = float("-inf")  # the score of a candidate no longer running (never ranked among those judged)
+
+
 def _gather_scores(local: list[float], group) -> list[float]:
     import torch
 
     return [float(value) for value in group.gather(torch.tensor(local, dtype=torch.float64))]
+
+
+def _scored(latents, score) -> list[float]:
+    """`score(latent)` of each local candidate still running; DROPPED for the others (latent None)."""
+    return [DROPPED if latent is None else float(score(latent)) for latent in latents]
 
 
 def decoded_video(model, latent):
@@ -57,27 +65,40 @@ class TaskVerifier:
                              + " (use verifier: consensus)")
         self.refs = references(task, family)
 
-    def scores(self, model, latents, group) -> list[float]:
+    def scores(self, model, latents, group, alive=None) -> list[float]:
+        """Every candidate's score, member order (`latents`: this process's, None for one no longer running)."""
         from cos_ray.tasks.score import score_video
 
-        local = [score_video(decoded_video(model, latent), self.refs).task_specific for latent in latents]
-        return _gather_scores(local, group)
+        score = lambda latent: score_video(decoded_video(model, latent), self.refs).task_specific  # noqa: E731
+        return _gather_scores(_scored(latents, score), group)
 
 
 class ConsensusVerifier:
     """Minus each candidate's mean relative distance to the other candidates' x̂0 (the medoid scores highest)."""
 
-    def scores(self, model, latents, group) -> list[float]:
+    def __init__(self):
+        self.values = None  # values of one x̂0 trace (the first selection has every candidate: each process has one)
+
+    def scores(self, model, latents, group, alive=None) -> list[float]:
+        """`alive`: the members still running (default: all); the others score DROPPED and count for no one."""
         import torch
 
         from cos_ray.engine.records import x0_trace
 
-        local = torch.stack([x0_trace(latent).flatten() for latent in latents])  # (local, values), float32 on CPU
-        every = group.gather(local).double()  # (candidates, values)
-        distances = torch.cdist(every[None], every[None])[0]  # (candidates, candidates)
-        scale = every.norm(dim=1).mean().clamp_min(1e-12)
-        mean = distances.sum(dim=1) / max(every.shape[0] - 1, 1)
-        return [float(-value / scale) for value in mean]
+        traces = [None if latent is None else x0_trace(latent).flatten() for latent in latents]
+        if self.values is None:
+            self.values = next(trace for trace in traces if trace is not None).numel()
+        local = torch.stack([torch.zeros(self.values) if trace is None else trace for trace in traces])
+        every = group.gather(local).double()  # (candidates, values), float64 on CPU
+        running = sorted(range(every.shape[0]) if alive is None else alive)
+        chosen = every[running]  # (running, values)
+        distances = torch.cdist(chosen[None], chosen[None])[0]  # (running, running)
+        scale = chosen.norm(dim=1).mean().clamp_min(1e-12)
+        mean = distances.sum(dim=1) / max(len(running) - 1, 1)
+        scores = [DROPPED] * every.shape[0]
+        for position, member in enumerate(running):
+            scores[member] = float(-mean[position] / scale)
+        return scores
 
 
 class EvalKitVerifier:
@@ -95,9 +116,8 @@ class EvalKitVerifier:
                              f"frame); task {task.task_id} has none (use verifier: consensus)")
         self.task, self.field = task, field
 
-    def scores(self, model, latents, group) -> list[float]:
-        local = [self._score(decoded_video(model, latent)) for latent in latents]
-        return _gather_scores(local, group)
+    def scores(self, model, latents, group, alive=None) -> list[float]:
+        return _gather_scores(_scored(latents, lambda latent: self._score(decoded_video(model, latent))), group)
 
     def _score(self, video) -> float:
         """EvalKit's score of one video of this task: exported as EvalKit reads it, evaluated, read back."""

@@ -245,7 +245,8 @@ def describe_search(units) -> list[str]:
             seen[1], seen[2], seen[3] = seen[1] + 1, seen[2] + own, seen[3] + best
     lines = []
     for config, count, own, best in settings.values():
-        lines.append(f"search (candidates {config.candidates}, select_at step {config.select_at}, keep {config.keep}, "
-                     f"verifier {config.verifier}): {count} unit(s), {own:,} forward passes vs best-of-"
+        rounds = "".join(f", then step {stage['select_at']} keep {stage['keep']}" for stage in config.rounds)
+        lines.append(f"search (candidates {config.candidates}, select_at step {config.select_at}, keep {config.keep}"
+                     f"{rounds}, verifier {config.verifier}): {count} unit(s), {own:,} forward passes vs best-of-"
                      f"{config.candidates}'s {best:,} over the same seeds ({own / best:.3f} of them)")
     return lines

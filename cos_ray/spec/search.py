@@ -4,7 +4,8 @@ verifier judges their x̂0 there, the `keep` best continue to the end, the other
 
 Refused before any model time, each naming its field: keep > candidates, a select_at past the second-to-last step,
 an unknown verifier, `evalkit` where VBVR-EvalKit is not importable, `task` on tasks without a built-in scorer,
-and `rounds` (a beam over several selection steps: not implemented yet).
+and `rounds` (later selections: `[{select_at: STEP, keep: M}, ...]`, a beam over steps) whose steps do not increase
+or whose keep grows.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class SearchSpec(MethodSpec, SpecNode):
     select_at: int | str = "30%"
     keep: int = 1
     verifier: Literal["task", "consensus", "evalkit"] = "consensus"
-    rounds: list[dict[str, Any]] | None = None  # refused for now (SearchConfig)
+    rounds: list[dict[str, Any]] | None = None  # later selections: [{select_at: STEP, keep: M}, ...]
     starts: str | list[int] | None = None
 
     def check(self):
@@ -90,7 +91,9 @@ class SearchSpec(MethodSpec, SpecNode):
         """The search with `select_at` a step index (what the unit id hashes: `30%` and 3 of 10 are one unit)."""
         if context.steps is None:
             return [self]
-        return [dataclasses.replace(self, select_at=self.search("").resolved(context.steps).select_at)]
+        resolved = self.search("").resolved(context.steps)
+        return [dataclasses.replace(self, select_at=resolved.select_at,
+                                    rounds=[dict(stage) for stage in resolved.rounds] or None)]
 
     def program(self, path: str) -> dict:
         return {"search": self.search(path)}
