@@ -83,6 +83,10 @@ def test_the_csv_is_recounted_from_the_rows():
                 assert (got["search"][f"{name}_ci_low"], got["search"][f"{name}_ci_high"]) == (
                     pytest.approx(low), pytest.approx(high))
                 assert got["search"][f"{name}_p"] == pytest.approx(test.pvalue)
+        from cos_ray.figures.intervals import bounded_interval
+
+        assert (got["baseline"]["ci_low"], got["baseline"]["ci_high"]) == bounded_interval(
+            np.mean(base), np.std(base, ddof=1), TASKS)  # a mean of fractions: not a count
         k = int(sum(search))  # Wilson by hand
         z, n, p = stats.norm.ppf(0.975), TASKS, k / TASKS
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)

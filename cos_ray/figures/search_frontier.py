@@ -10,7 +10,7 @@ seeds (every one must be there and judged):
 - `best-of-N (consensus)`: the baseline video nearest the N videos' mean (pixels; no task knowledge), N trajectories;
 - the search's answer: its kept candidate (of several kept: their consensus, the `layers` row of kind `consensus`),
   at the passes its runs recorded (`runs.forward_passes`, pruned candidates included).
-Rates carry Wilson intervals; differences (search − baseline, search − best-of-N of its verifier's kind) are paired
+Rates carry Wilson intervals (the baseline's per-unit mean over N seeds: the bounded interval of a mean); differences (search − baseline, search − best-of-N of its verifier's kind) are paired
 per unit with Student-t intervals (`cos_ray.figures.intervals`).
 """
 
@@ -55,10 +55,16 @@ def medoid(videos) -> int:
 
 
 def _rate(values) -> dict:
-    from cos_ray.figures.intervals import wilson
+    """The mean of per-unit values in [0, 1] with its 95% interval: Wilson where each is 0 or 1 (one answer per
+    unit), else the bounded interval of a mean (the baseline's per-unit mean over N seeds)."""
+    from cos_ray.figures.intervals import bounded_interval, wilson
 
     values = np.asarray(values, dtype=float)
-    low, high = wilson(int(round(values.sum())), len(values)) if np.all(np.isin(values, (0.0, 1.0))) else (None, None)
+    if np.all(np.isin(values, (0.0, 1.0))):
+        low, high = wilson(int(round(values.sum())), len(values))
+    else:
+        low, high = bounded_interval(float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None,
+                                     len(values))
     return {"solved": float(values.mean()), "ci_low": low, "ci_high": high}
 
 
