@@ -6,8 +6,8 @@ group: never `ray stop`, which would kill every Ray process on the machine, othe
 runs from this machine's Python (cos_ray is installed there), with the session's preset cache and one torch thread.
 
 The submission machinery is shown with small stand-in entrypoints through the same path (`submit_and_follow`); real
-sweeps (`write_small_sweep`: 8 units of the tiny preset) run as jobs through `cos-ray submit --address`, uninterrupted
-and stopped then resubmitted, and their tables are compared with the same spec run in-process (`small_sweep`).
+sweeps (`write_small_sweep`: 8 units of the tiny preset) run as jobs through `cos-ray submit --address`, stopped then
+resubmitted, and their tables are compared with the same spec run in-process (`small_sweep`).
 """
 
 from __future__ import annotations
@@ -256,22 +256,11 @@ def assert_same_tables(out: Path, reference: Path, units: set) -> None:
     assert len(run_sql(Store(out), "select distinct spec_hash from runs")) == 1  # every unit from the same spec
 
 
-def test_a_sweep_run_as_a_job_equals_the_same_sweep_run_here(small_sweep, head, tmp_path):
-    _, reference, _ = small_sweep
-    (spec, units), out = job_sweep(tmp_path / "spec", "as-job"), tmp_path / "results"  # 4 units
-    done = cli("submit", str(spec), "--address", head, "--out", str(out), timeout=240)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Submitted job as-job-1" in done.stdout and "Job as-job-1 SUCCEEDED" in done.stdout
-    assert f"cos-ray logs as-job -f --address {head}" in done.stdout  # the next steps
-    assert f"4 unit(s): 0 already done, 4 ran, 0 failed -> {out}" in done.stdout  # the job's own output, followed
-    assert "shared storage" in done.stderr  # a local --out works on one machine only: warned
-    assert_same_tables(out, reference, units)
-    sweeps = run_sql(Store(out), "select name, status, done from sweeps").to_pylist()
-    assert sweeps == [{"name": "as-job", "status": "done", "done": len(units)}]
-
-
-def test_a_stopped_sweep_job_resubmitted_resumes_to_the_uninterrupted_tables(small_sweep, head, tmp_path,
-                                                                            monkeypatch):
+def test_a_sweep_job_stopped_then_resubmitted_equals_the_same_sweep_run_here(small_sweep, head, tmp_path,
+                                                                             monkeypatch):
+    """A sweep run as a job (its first part by job 1, stopped mid-way; the rest by job 2, followed to its end) ends
+    with the tables of the same sweep run in this process. One sweep serves both claims: a second, uninterrupted job
+    sweep would cost a driver and its worker groups again."""
     from click.testing import CliRunner
 
     from cos_ray.cli import main
@@ -300,8 +289,13 @@ def test_a_stopped_sweep_job_resubmitted_resumes_to_the_uninterrupted_tables(sma
     resumed = cli("submit", str(spec), "--address", head, "--out", str(out), timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "Submitted job stopped-2" in resumed.stdout and "Job stopped-2 SUCCEEDED" in resumed.stdout
-    assert f"{len(units)} unit(s): {before} already done, {len(units) - before} ran, 0 failed" in resumed.stdout
+    assert f"cos-ray logs stopped -f --address {head}" in resumed.stdout  # the next steps
+    assert (f"{len(units)} unit(s): {before} already done, {len(units) - before} ran, 0 failed -> {out}"
+            in resumed.stdout)  # the job's own output, followed
+    assert "shared storage" in resumed.stderr  # a local --out works on one machine only: warned
     assert_same_tables(out, reference, units)
+    sweeps = run_sql(Store(out), "select name, status, done from sweeps").to_pylist()
+    assert sweeps == [{"name": "stopped", "status": "done", "done": len(units)}]
 
     listed = cli("list", "--address", head).stdout
     statuses = {line.split()[0]: line.split()[2] for line in listed.splitlines()[1:]}
