@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from cos_ray.media import read_video
 
@@ -32,10 +35,20 @@ def test_help_imports_no_torch_diffusers_or_ray():
     assert result.stdout.strip() == ""
 
 
-def test_generate_writes_video_and_settings(task_dir, tmp_path):
-    out = tmp_path / "out"
-    result = cos_ray("generate", task_dir, "--model", "tiny", "--seed", "3", "--steps", "4", "--out", out)
+@pytest.fixture(scope="module")
+def first_run(task_dir, tmp_path_factory):
+    """One real `generate` (with x̂0 filmstrips): checked as is, and copied as the earlier run the refusal and
+    `--overwrite` tests write over (a generate process fewer each)."""
+    out = tmp_path_factory.mktemp("first-run") / "out"
+    result = cos_ray("generate", task_dir, "--model", "tiny", "--seed", "3", "--steps", "4", "--x0-every", "2",
+                     "--out", out)
     assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_generate_writes_video_and_settings(first_run):
+    out = first_run
+    assert (out / "filmstrip.png").is_file()
     video = read_video(out / "video.mp4")
     assert video.shape == (9, 64, 64, 3)
     record = json.loads((out / "settings.json").read_text())
@@ -117,10 +130,9 @@ def test_configs_import_without_torch_or_diffusers():
     assert result.stdout.strip() == ""
 
 
-def test_a_second_run_into_one_out_is_refused_and_changes_nothing(task_dir, tmp_path):
+def test_a_second_run_into_one_out_is_refused_and_changes_nothing(task_dir, tmp_path, first_run):
     out = tmp_path / "out"
-    first = cos_ray("generate", task_dir, "--seed", "3", "--steps", "2", "--frames", "5", "--out", out)
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(first_run, out)  # a first run's output
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     second = cos_ray("generate", task_dir, "--ensemble", "2", "--steps", "2", "--frames", "5", "--out", out)
     assert second.returncode == 2 and "Traceback" not in second.stderr
@@ -129,10 +141,9 @@ def test_a_second_run_into_one_out_is_refused_and_changes_nothing(task_dir, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
 
 
-def test_overwrite_leaves_only_the_second_runs_files(task_dir, tmp_path):
+def test_overwrite_leaves_only_the_second_runs_files(task_dir, tmp_path, first_run):
     out = tmp_path / "out"
-    assert cos_ray("generate", task_dir, "--seed", "3", "--steps", "2", "--frames", "5", "--x0-every", "1",
-                   "--out", out).returncode == 0
+    shutil.copytree(first_run, out)  # a first run's output
     assert (out / "video.mp4").is_file() and (out / "filmstrip.png").is_file()
     second = cos_ray("generate", task_dir, "--ensemble", "2", "--steps", "2", "--frames", "5", "--out", out,
                      "--overwrite")
