@@ -89,3 +89,25 @@ def test_a_search_sweep_killed_mid_way_resumes_to_the_uninterrupted_tables(refer
     assert f"{before} already done, {4 - before} ran, 0 failed" in output
     for name in ORDER:
         assert table(out, name) == table(reference, name), name
+
+
+def test_a_search_spread_over_two_workers_chooses_as_one_process_does(reference, ray_cluster, tmp_path):
+    """Candidates 0-1 on one worker, 2 on the other (layout 2+1): the verifier's scores are gathered over the seed
+    axis, so the same candidate is kept and every candidate's rows are those of the one-worker search."""
+    from cos_ray.sweep.runner import run_sweep
+
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    (folder / "search.yaml").write_text(SPEC.replace("workers: 1, groups: 2", "workers: 2, groups: 1")
+                                        .replace("  - baseline\n", ""))
+    report = run_sweep(str(folder / "search.yaml"), str(tmp_path / "results"), progress=False)
+    assert report.status == "done" and report.units == 1, report
+    columns = "seed, status, stop_step, score, lock_in_step, commit_step, forward_passes"
+    query = f"select {columns}, layout from runs where method = 'search' order by seed"
+    spread = run_sql(Store(tmp_path / "results"), query).to_pylist()
+    alone = run_sql(Store(reference), query).to_pylist()
+    assert {row.pop("layout") for row in spread} == {"2+1"} and {row.pop("layout") for row in alone} == {"3"}
+    assert spread == alone
+    judged = "select r.seed, l.value, l.layer_index from layers l join runs r using (run_id) where l.kind = 'search' " \
+             "order by r.seed"
+    assert run_sql(Store(tmp_path / "results"), judged).to_pylist() == run_sql(Store(reference), judged).to_pylist()
