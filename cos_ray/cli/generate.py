@@ -101,6 +101,7 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
     ensemble = None
     if ensemble_size is not None:
         ensemble = EnsembleConfig(size=ensemble_size, layers=ensemble_layers, steps=ensemble_steps, merge=merge)
+        _check_ranges_before_loading(ensemble, model_name, settings.steps)
     x0 = X0Config(every=x0_every, decode_every=x0_every) if x0_every is not None else None
 
     if workers is not None:
@@ -122,3 +123,17 @@ def generate(task_dir, image, prompt, model_name, seed, steps, frames, height, w
         with staged_folder(out, overwrite) as staging:
             videos = run(model, task, settings, seed, staging, ensemble=ensemble, x0=x0)
     click.echo(f"wrote {len(videos)} video(s) and {out / 'settings.json'}")
+
+
+def _check_ranges_before_loading(ensemble, model_name: str, steps: int) -> None:
+    """Layer and step ranges judged from the model's config (a preset's definition or the checkpoint's config files),
+    before any weights load; a model that cannot be read is left for the loader to name."""
+    from cos_ray.errors import UsageError
+    from cos_ray.spec.model import transformer_config
+
+    try:
+        num_layers = transformer_config(model_name)["num_layers"]
+    except (UsageError, KeyError):
+        return
+    ensemble.resolved(num_layers, steps)
+
