@@ -51,7 +51,7 @@ def test_units_are_paired_with_the_baselines_of_their_own_seeds():
     low, high = reference.confidence_interval(0.95)
     got = row["members_vs_baseline"]
     assert got["diff"] == pytest.approx(differences.mean())
-    assert got["ci"] == (pytest.approx(low), pytest.approx(high))
+    assert (got["ci_low"], got["ci_high"]) == (pytest.approx(low), pytest.approx(high))
     assert got["p"] == pytest.approx(reference.pvalue)
 
 

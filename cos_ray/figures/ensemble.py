@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cos_ray.figures.figure import Drawn, Unsupported
+from cos_ray.figures.intervals import paired_difference
 
 ENSEMBLE_SQL = """SELECT r.run_id, r.unit_id, r.member, r.task_id, r.seed, r.seeds, r.method, r.params, r.score,
   r.video, c.run_id IS NOT NULL AS consensus
@@ -55,17 +56,6 @@ def medoid(videos: list[np.ndarray]) -> int:
     stack = np.stack(videos).astype(np.float32)  # (n, frames, H, W, 3)
     mean = stack.mean(axis=0)
     return int(np.argmin([np.linalg.norm(video - mean) for video in stack]))
-
-
-def _paired(differences) -> dict:
-    from cos_ray.figures.intervals import paired_p, t_interval
-
-    values = np.asarray(differences, dtype=float)
-    n = len(values)
-    sd = float(values.std(ddof=1)) if n > 1 else None
-    mean = float(values.mean()) if n else None
-    low, high = t_interval(mean, sd, n)
-    return {"diff": mean, "ci": (low, high), "p": paired_p(mean, sd, n)}
 
 
 COMPARISONS = {  # name -> (the ensemble's answer, what it is paired with, the figure's label)
@@ -108,14 +98,14 @@ def ensemble_table(rows: list[dict], metric: str = "solved") -> list[dict]:
         column = {key: np.array([c[key] for c in cells]) for key in cells[0]}
         table.append({"merge": p["merge"], "steps": p["steps"], "layers": f"{p['layers'][0]}-{p['layers'][-1]}",
                       "units": len(cells), **{key: float(np.mean(v)) for key, v in column.items()},
-                      **{name: _paired(column[a] - column[b]) for name, (a, b, _) in COMPARISONS.items()}})
+                      **{name: paired_difference(column[a] - column[b]) for name, (a, b, _) in COMPARISONS.items()}})
     return table
 
 
 def markdown(table: list[dict], metric: str) -> str:
     """The card's table: one line per setting, an answer with its paired difference `0.61 (+0.01 [-0.02, +0.04])`."""
     def diff(d) -> str:
-        low, high = d["ci"]
+        low, high = d["ci_low"], d["ci_high"]
         return f"{d['diff']:+.3f}" + (f" [{low:+.3f}, {high:+.3f}]" if low is not None else "")
 
     lines = [f"{metric}:", "| merge | steps | units | baseline (same seeds) | members (− baseline) | consensus (− baseline) "
@@ -148,8 +138,7 @@ def _flat(table: list[dict], metric: str) -> list[dict]:
         for key in ("baseline", "members", "consensus", "best_member", "baseline_medoid", "best_of_3"):
             flat[key] = row[key]
         for name in COMPARISONS:
-            flat[f"{name}_diff"], (flat[f"{name}_ci_low"], flat[f"{name}_ci_high"]) = row[name]["diff"], row[name]["ci"]
-            flat[f"{name}_p"] = row[name]["p"]
+            flat.update({f"{name}_{part}": value for part, value in row[name].items()})
         out.append(flat)
     return out
 
@@ -166,8 +155,8 @@ def figure(reader, where, verdict) -> Drawn:
         for k, (key, (_, _, label)) in enumerate(COMPARISONS.items()):
             x = np.arange(len(table)) + (k - 1.5) * 0.2
             diffs = [row[key]["diff"] for row in table]
-            errors = np.array([[d - (row[key]["ci"][0] if row[key]["ci"][0] is not None else d),
-                                (row[key]["ci"][1] if row[key]["ci"][1] is not None else d) - d]
+            errors = np.array([[d - (row[key]["ci_low"] if row[key]["ci_low"] is not None else d),
+                                (row[key]["ci_high"] if row[key]["ci_high"] is not None else d) - d]
                                for row, d in zip(table, diffs)]).T  # (2, settings)
             ax.errorbar(x, diffs, yerr=errors, fmt="o", capsize=3, label=label)
         ax.axhline(0, color="grey", lw=0.8)

@@ -92,5 +92,18 @@ def paired_p(diff: float | None, sd: float | None, n: int) -> float | None:
     return float(2 * t.sf(abs(diff) / (sd / math.sqrt(n)), n - 1))
 
 
+def paired_difference(differences) -> dict:
+    """Paired differences summarised: their mean `diff`, its 95% t interval (`ci_low`, `ci_high`) and the paired
+    t-test's two-sided `p`."""
+    import numpy as np
+
+    values = np.asarray(differences, dtype=float)
+    n = len(values)
+    sd = float(values.std(ddof=1)) if n > 1 else None
+    mean = float(values.mean()) if n else None
+    low, high = t_interval(mean, sd, n)
+    return {"diff": mean, "ci_low": low, "ci_high": high, "p": paired_p(mean, sd, n)}
+
+
 def _expit(x: float) -> float:
     return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cos_ray.figures.figure import Drawn, Unsupported
+from cos_ray.figures.intervals import paired_difference
 
 FRONTIER_SQL = """SELECT r.run_id, r.unit_id, r.task_id, r.seed, r.seeds, r.method, r.params, r.score, r.video,
   r.status, r.forward_passes, c.run_id IS NOT NULL AS answer
@@ -66,17 +67,6 @@ def _rate(values) -> dict:
         low, high = bounded_interval(float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None,
                                      len(values))
     return {"solved": float(values.mean()), "ci_low": low, "ci_high": high}
-
-
-def _paired(differences) -> dict:
-    from cos_ray.figures.intervals import paired_p, t_interval
-
-    values = np.asarray(differences, dtype=float)
-    n = len(values)
-    sd = float(values.std(ddof=1)) if n > 1 else None
-    mean = float(values.mean()) if n else None
-    low, high = t_interval(mean, sd, n)
-    return {"diff": mean, "ci_low": low, "ci_high": high, "p": paired_p(mean, sd, n)}
 
 
 def search_units(rows: list[dict]) -> list[dict]:
@@ -138,7 +128,7 @@ def frontier_table(rows: list[dict]) -> list[dict]:
             if method == "search":
                 for name, reference in (("vs_baseline", "baseline"), ("vs_best_of_n", versus)):
                     if not np.isnan(column[reference]).any():
-                        paired = _paired(values - column[reference])
+                        paired = paired_difference(values - column[reference])
                         row.update({f"{name}_{part}": value for part, value in paired.items()})
                 row["passes_vs_best_of_n"] = float(column["search_passes"].sum() / column["best_of_n_passes"].sum())
             table.append(row)

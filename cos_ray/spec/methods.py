@@ -128,8 +128,32 @@ def config_problems(build, path: str = ""):
     return []
 
 
+class StartSeeds:
+    """`starts`: the seeds a several-seed method (ensemble, search) starts at, e.g. [0] with the sweep's seeds "0-2":
+    one unit whose members all have a baseline (best-of-N then compares like with like); None: every seed of the
+    sweep. Not in the unit's id."""
+
+    def starts_problem(self):
+        """("starts", message) when `starts` is not a seed list, else None."""
+        if self.starts is not None:
+            from cos_ray.spec.sweep import parse_seeds
+
+            try:
+                parse_seeds(self.starts)
+            except (ValueError, TypeError) as err:
+                return "starts", str(err)
+        return None
+
+    def start_seeds(self, seeds):
+        if self.starts is None:
+            return seeds
+        from cos_ray.spec.sweep import parse_seeds
+
+        return parse_seeds(self.starts)
+
+
 @dataclass(frozen=True)
-class EnsembleSpec(MethodSpec, SpecNode):
+class EnsembleSpec(StartSeeds, MethodSpec, SpecNode):
     """The paper's ensemble (`EnsembleConfig`: defaults, validation and the canonical dict live there): `size` seeds
     S..S+size-1, blocks `layers` merged across them during `steps`.
 
@@ -143,27 +167,14 @@ class EnsembleSpec(MethodSpec, SpecNode):
     layers: str | int | list[int] = EnsembleConfig.layers
     steps: str | int | list[int] = EnsembleConfig.steps
     merge: Literal["stream", "update"] = EnsembleConfig.merge
-    # seeds an ensemble starts at, e.g. [0] with the sweep's seeds "0-2": one ensemble whose members all have a
-    # baseline (best-of-N then compares like with like); null: every seed of the sweep. Not in the unit's id.
-    starts: str | list[int] | None = None
+    starts: str | list[int] | None = None  # StartSeeds
 
     def check(self):
-        if self.starts is not None:
-            from cos_ray.spec.sweep import parse_seeds
-
-            try:
-                parse_seeds(self.starts)
-            except (ValueError, TypeError) as err:
-                yield "starts", str(err)
-                return
+        problem = self.starts_problem()
+        if problem:
+            yield problem
+            return
         yield from config_problems(lambda: self.config(""))
-
-    def start_seeds(self, seeds):
-        if self.starts is None:
-            return seeds
-        from cos_ray.spec.sweep import parse_seeds
-
-        return parse_seeds(self.starts)
 
     def params(self) -> dict:
         return self.config("").params()

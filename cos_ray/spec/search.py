@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cos_ray.spec.fields import SpecNode
-from cos_ray.spec.methods import MethodSpec, config_problems
+from cos_ray.spec.methods import MethodSpec, StartSeeds, config_problems
 
 
 @dataclass(frozen=True)
-class SearchSpec(MethodSpec, SpecNode):
+class SearchSpec(StartSeeds, MethodSpec, SpecNode):
     """N candidate seeds to an early step, the best M continued (`SearchConfig`: defaults and validation there).
 
     `verifier`: `task` (the family's scorer on x̂0 - privileged: it reads the answer), `consensus` (the candidates'
@@ -36,14 +36,10 @@ class SearchSpec(MethodSpec, SpecNode):
     starts: str | list[int] | None = None
 
     def check(self):
-        if self.starts is not None:
-            from cos_ray.spec.sweep import parse_seeds
-
-            try:
-                parse_seeds(self.starts)
-            except (ValueError, TypeError) as err:
-                yield "starts", str(err)
-                return
+        problem = self.starts_problem()
+        if problem:
+            yield problem
+            return
         problems = config_problems(lambda: self.search(""))
         yield from ((name.lstrip("."), message) for name, message in problems)
         if not problems and self.verifier == "evalkit":
@@ -59,13 +55,6 @@ class SearchSpec(MethodSpec, SpecNode):
 
         return SearchConfig(candidates=self.candidates, select_at=self.select_at, keep=self.keep,
                             verifier=self.verifier, rounds=tuple(self.rounds or ()), field=path)
-
-    def start_seeds(self, seeds):
-        if self.starts is None:
-            return seeds
-        from cos_ray.spec.sweep import parse_seeds
-
-        return parse_seeds(self.starts)
 
     def member_seeds(self, seed: int) -> list[int]:
         return self.search("").member_seeds(seed)
