@@ -45,4 +45,4 @@ def test_paper_jobs_run_the_tiny_preset_and_switch_to_a_checkpoint_by_the_model_
 def test_the_paper_jobs_cover_every_figure():
     assert [path.stem for path in PAPER] == [
         "ensemble-vs-best-of-n", "fig1-x0-per-step", "fig3b-noise-step-vs-frame", "fig3c-cka-sensitivity",
-        "fig5-energy", "fig6-swap-by-layer", "frames-and-steps"]
+        "fig5-energy", "fig6-swap-by-layer", "frames-and-steps", "search"]
