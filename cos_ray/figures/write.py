@@ -87,7 +87,7 @@ def index(figures: list, skipped: dict, verdict, command: str, sweeps: list[str]
                   + ")", "", f"n: {figure.n}. Verdict: {figure.verdict}.", ""]
         shown = ["method", "setting", "position", "step", "layer", "frames", "steps", "mode", "metric", "merge", "runs",
                  "units", "judged", "right", "baseline", "members", "consensus", "baseline_medoid", "best_of_3",
-                 "best_member", "mean", "ci_low", "ci_high", "share", "share_ci_low", "share_ci_high",
+                 "best_member", "solved", "mean", "ci_low", "ci_high", "passes_per_task", "share", "share_ci_low", "share_ci_high",
                  "kept_a_share", "kept_a_ci_low", "kept_a_ci_high", "b_share", "energy", "route_ratio", "diff",
                  "diff_ci_low", "diff_ci_high", "final_dissimilarity", "members_vs_baseline_diff",
                  "members_vs_baseline_ci_low", "members_vs_baseline_ci_high"]
