@@ -12,8 +12,8 @@ unit at a time.
 A dead group costs its rebuild, never the units' time. A group that failed is torn down and its slot left empty; the
 next unit that asks for a group starts the slot's rebuild in a background thread and takes whichever live group is
 idle - it waits only while every live group is busy, for the first one freed or rebuilt. A rebuild whose placement the
-cluster cannot give (a dead node took its resources) is said at once, with what it asked for and what the cluster
-has (`on_notice`), and waits in the background up to `timeouts.start` while the live groups go on; a rebuild that
+cluster cannot give (a dead node took its resources) is said within `waits.NOTICE_S` - or when the sweep ends, if
+it ends first -, with what it asked for and what the cluster has (`on_notice`), and waits in the background up to `timeouts.start` while the live groups go on; a rebuild that
 fails leaves its slot out for good (said too). When no group is live and none is being rebuilt, the units left fail
 with `NoGroupLeft` instead of waiting.
 """
@@ -64,6 +64,7 @@ class Coordinator:
         self._busy: set[int] = set()  # handed out, not yet released
         self._rebuilding: dict[int, threading.Thread] = {}
         self._lost: dict[int, BaseException] = {}  # slots whose rebuild failed: never tried again
+        self._unplaced: set[str] = set()  # builds waiting for their placement, not yet said (see `_waiting_for_placement`)
         self._lock = threading.Condition()
         self._stop = threading.Event()  # set by `shutdown`: builds waiting for a placement give up
         self._built = 0
@@ -88,10 +89,24 @@ class Coordinator:
                 raise UsageError("this coordinator was shut down; create a new one")
             self._built += 1
             name = f"group-{index}.{self._built}"
-        group = WorkerGroup(self.workers * self.ranks_per_replica, self.model, device=self.device, lora=self.lora,
-                            offload=self.offload,
-                            experts=self.experts, timeouts=self.timeouts, name=name, stop=self._stop,
-                            on_slow=lambda: self.on_notice(self._waiting_for_placement(name)), **self.resources)
+            self._unplaced.add(name)
+
+        def placed() -> bool:  # True the first time: the build was still waiting, unsaid
+            with self._lock:
+                unsaid = name in self._unplaced
+                self._unplaced.discard(name)
+            return unsaid
+
+        def slow() -> None:  # said once: when slow, else by `shutdown` if the sweep ends first
+            if placed():
+                self.on_notice(self._waiting_for_placement(name))
+
+        try:
+            group = WorkerGroup(self.workers * self.ranks_per_replica, self.model, device=self.device, lora=self.lora,
+                                offload=self.offload, experts=self.experts, timeouts=self.timeouts, name=name,
+                                stop=self._stop, on_placed=placed, on_slow=slow, **self.resources)
+        finally:
+            placed()  # a build that failed is said by its caller
         if self.on_build is not None:
             try:
                 self.on_build(group)
@@ -245,15 +260,18 @@ class Coordinator:
                 return
         group.shutdown()  # shut down while it was being built
 
-    def _waiting_for_placement(self, name: str) -> str:
-        """The notice of a build whose placement the cluster does not give now."""
+    def _waiting_for_placement(self, name: str, ended: bool = False) -> str:
+        """The notice of a build whose placement the cluster does not give now (`ended`: nor before the end)."""
         bundle = {"CPU": self.resources["cpus_per_worker"]}
         if self.resources["gpus_per_worker"]:
             bundle["GPU"] = self.resources["gpus_per_worker"]
         live = self._live()
         actors = self.workers * self.ranks_per_replica
-        return (f"{name}: the cluster cannot place it now: it asks for {actors} worker(s) of {bundle}; "
-                f"{self._cluster_now()} (see `ray status`); waiting up to {self.timeouts.start:g} s for it"
+        said = (f"{name}: the cluster cannot place it now: it asks for {actors} worker(s) of {bundle}; "
+                f"{self._cluster_now()} (see `ray status`)")
+        if ended:
+            return f"{said}; given up: the sweep ended first"
+        return (f"{said}; waiting up to {self.timeouts.start:g} s for it"
                 + (f" in the background while {live} live group(s) go on" if live else ""))
 
     def _live(self) -> int:
@@ -276,8 +294,11 @@ class Coordinator:
         running."""
         with self._lock:
             self._closed = True
+            unsaid, self._unplaced = sorted(self._unplaced), set()
             self._stop.set()
             self._lock.notify_all()
+        for name in unsaid:  # rebuilds the cluster had not placed within `waits.NOTICE_S` when the units ran out
+            self.on_notice(self._waiting_for_placement(name, ended=True))
         for group in self._groups:
             if group is not None:
                 group.shutdown()

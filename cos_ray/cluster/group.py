@@ -36,9 +36,10 @@ class WorkerGroup:
     def __init__(self, size: int, model: str | None, *, device: str | None = None, lora: dict | None = None,
                  offload: bool = False, experts: dict | None = None, cpus_per_worker: float = 0.5,
                  gpus_per_worker: float = 0, timeouts: Timeouts = Timeouts(),
-                 name: str = "group", stop=None, on_slow=None, parallel: dict | None = None):
+                 name: str = "group", stop=None, on_slow=None, on_placed=None, parallel: dict | None = None):
         """`stop` (a `threading.Event`): give up waiting for the placement once set (the owner shut down);
-        `on_slow()`: called once if the placement is not ready within `waits.NOTICE_S` (the cluster lacks resources).
+        `on_slow()`: called once if the placement is not ready within `waits.NOTICE_S` (the cluster lacks resources);
+        `on_placed()`: called once it is.
         `parallel` ({ulysses: K, fsdp: bool, cfg: bool}): every K (2K with cfg) consecutive workers hold one replica
         of the model, sharded over
         one mesh of all `size` workers built once after loading (`_form_mesh`); layouts then count replicas."""
@@ -60,6 +61,8 @@ class WorkerGroup:
             waits.placed(self.placement.ready(), timeouts.start,
                          f"{name}: placing {size} worker(s) of {bundle} (not enough free resources?)",
                          stop=stop, on_slow=on_slow)
+            if on_placed is not None:
+                on_placed()
             actor = ray.remote(SeedWorker)
             self.workers = [
                 actor.options(
