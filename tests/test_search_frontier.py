@@ -102,3 +102,32 @@ def test_a_unit_missing_a_baseline_or_its_passes_is_left_out():
             row["forward_passes"] = None  # a store written before forward_passes
     got = {(row["verifier"], row["method"]): row["units"] for row in frontier_table(rows)}
     assert got[("task", "search")] == TASKS - 2 and got[("consensus", "search")] == TASKS - 1
+
+
+def ensemble_rows(rng, params: str = '{"size": 3}'):
+    """One ensemble unit per task over the search's seeds: its consensus member drawn at random."""
+    rows = []
+    for task in range(TASKS):
+        answer = int(rng.integers(0, N))
+        for s in range(N):
+            rows.append({"run_id": f"e{params}{task}-{s}", "unit_id": f"e{params}{task}", "task_id": f"t{task}",
+                         "seed": s, "seeds": list(range(N)), "method": "ensemble", "params": params, "score": None,
+                         "status": "ok", "forward_passes": FULL, "answer": s == answer,
+                         "solved": bool(rng.random() < 0.5)})
+    return rows
+
+
+def test_the_ensemble_over_the_same_seeds_is_a_reference_point():
+    rng = np.random.default_rng(7)
+    ensemble = ensemble_rows(rng)
+    table = frontier_table(rows_of(2) + ensemble)
+    answers = [r["solved"] for r in ensemble if r["answer"]]  # one per task, in task order
+    for verifier in ("task", "consensus"):
+        got = {row["method"]: row for row in table if row["verifier"] == verifier}
+        assert got["ensemble"]["solved"] == pytest.approx(np.mean(answers))
+        assert got["ensemble"]["passes_per_task"] == N * FULL
+        assert got["ensemble"]["units"] == TASKS
+    # Two ensemble settings over the same seeds: neither is the reference, and the rest of the table stands.
+    twice = frontier_table(rows_of(2) + ensemble + ensemble_rows(rng, '{"size": 3, "steps": [0, 1]}'))
+    assert "ensemble" not in {row["method"] for row in twice}
+    assert len(twice) == len(table) - 2

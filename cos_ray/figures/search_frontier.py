@@ -8,6 +8,8 @@ seeds (every one must be there and judged):
 - `best-of-N (task)`: the baseline with the highest final task score (the task verifier at the end: an oracle, it
   reads the answer), N trajectories' passes;
 - `best-of-N (consensus)`: the baseline video nearest the N videos' mean (pixels; no task knowledge), N trajectories;
+- `ensemble`: the paper's training-free ensemble over the same task and seeds, where the sweeps hold one setting of
+  it (its consensus member, the `layers` row of kind `consensus`), at its members' passes;
 - the search's answer: its kept candidate (of several kept: their consensus, the `layers` row of kind `consensus`),
   at the passes its runs recorded (`runs.forward_passes`, pruned candidates included).
 Rates carry Wilson intervals (the baseline's per-unit mean over N seeds: the bounded interval of a mean); differences (search − baseline, search − best-of-N of its verifier's kind) are paired
@@ -27,7 +29,7 @@ from cos_ray.figures.intervals import paired_difference
 FRONTIER_SQL = """SELECT r.run_id, r.unit_id, r.task_id, r.seed, r.seeds, r.method, r.params, r.score, r.video,
   r.status, r.forward_passes, c.run_id IS NOT NULL AS answer
 FROM runs r LEFT JOIN (SELECT DISTINCT run_id FROM layers WHERE kind = 'consensus') c USING (run_id)
-WHERE {clause} AND r.status IN ('ok', 'pruned') AND r.method IN ('baseline', 'search') ORDER BY r.run_id"""
+WHERE {clause} AND r.status IN ('ok', 'pruned') AND r.method IN ('baseline', 'ensemble', 'search') ORDER BY r.run_id"""
 
 
 def judged_rows(reader, where, verdict) -> list[dict]:
@@ -75,11 +77,22 @@ def search_units(rows: list[dict]) -> list[dict]:
     baselines = {(r["task_id"], r["seed"]): r for r in rows
                  if r["method"] == "baseline" and r["status"] == "ok" and r["solved"] is not None}
     units: dict = {}
+    ensembles: dict = {}
     for r in rows:
-        if r["method"] == "search":
+        if r["method"] in ("search", "ensemble"):
             units.setdefault(r["unit_id"], []).append(r)
+    for members in units.values():
+        answers = [m for m in members if m["answer"] and m["solved"] is not None]
+        if members[0]["method"] == "ensemble" and answers and all(m["forward_passes"] is not None for m in members):
+            key = (members[0]["task_id"], tuple(sorted(members[0]["seeds"])))
+            seen = ensembles.setdefault(key, (members[0]["params"], float(answers[0]["solved"]),
+                                              sum(m["forward_passes"] for m in members)))
+            if seen[0] != members[0]["params"]:  # two ensemble settings over these seeds: neither is the reference
+                ensembles[key] = (None, np.nan, np.nan)
     out = []
     for unit_id, members in units.items():
+        if members[0]["method"] != "search":
+            continue
         answers = [m for m in members if m["answer"] and m["solved"] is not None]
         bases = [baselines.get((members[0]["task_id"], seed)) for seed in sorted(members[0]["seeds"])]
         if not answers or None in bases or any(m["forward_passes"] is None for m in members + bases):
@@ -95,6 +108,8 @@ def search_units(rows: list[dict]) -> list[dict]:
             "best_of_n_task": float(bases[best]["solved"]),
             "best_of_n_consensus": np.nan if typical is None else float(bases[typical]["solved"]),
             "best_of_n_passes": sum(b["forward_passes"] for b in bases),
+            **dict(zip(("ensemble", "ensemble_passes"), ensembles.get(
+                (members[0]["task_id"], tuple(sorted(members[0]["seeds"]))), (None, np.nan, np.nan))[1:])),
         })
     return out
 
@@ -120,7 +135,8 @@ def frontier_table(rows: list[dict]) -> list[dict]:
                   "select_at": params["select_at"], "keep": params["keep"], "units": len(units)}
         versus = "best_of_n_consensus" if params["verifier"] == "consensus" else "best_of_n_task"
         for method, passes in (("baseline", "baseline_passes"), ("best_of_n_task", "best_of_n_passes"),
-                               ("best_of_n_consensus", "best_of_n_passes"), ("search", "search_passes")):
+                               ("best_of_n_consensus", "best_of_n_passes"), ("ensemble", "ensemble_passes"),
+                               ("search", "search_passes")):
             values = column[method]
             if np.isnan(values).any():
                 continue
@@ -153,7 +169,7 @@ def markdown(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
-MARKERS = {"baseline": "s", "best_of_n_task": "^", "best_of_n_consensus": "v", "search": "o"}
+MARKERS = {"baseline": "s", "best_of_n_task": "^", "best_of_n_consensus": "v", "ensemble": "D", "search": "o"}
 
 
 def figure(reader, where, verdict) -> Drawn:
