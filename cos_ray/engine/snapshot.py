@@ -50,6 +50,44 @@ class Snapshot:
         """Bytes of tensor memory this snapshot holds (latent, scheduler history, kept x̂0)."""
         return _tensor_bytes([self.latents, self.scheduler, self.x0_latents, self.previous_x0])
 
+    def member(self, index: int) -> "Snapshot":
+        """Member `index` of this batch alone (a snapshot of one trajectory), so it can resume in a call of its own:
+        a search continues each kept candidate of a batched, merged prefix alone. Sliced: the latent, the previous
+        x̂0 and every scheduler tensor shaped like the latents (`# (batch, channels, frames, h, w)`: UniPC's
+        `last_sample` and `model_outputs`; lists and dicts searched); per-member lists by index. Tensors are cloned:
+        the member shares no memory with the batch."""
+        if not 0 <= index < self.members:
+            raise UsageError(f"snapshot: member {index} is out of range 0-{self.members - 1}")
+        like = (self.latents.ndim, self.members)
+        return Snapshot(
+            step=self.step,
+            latents=self.latents[index: index + 1].clone(),
+            scheduler={key: _member_of(value, index, like) for key, value in self.scheduler.items()},
+            records=copy.deepcopy(self.records[index: index + 1]),
+            x0_latents=[{key: latent.clone() for key, latent in self.x0_latents[index].items()}],
+            filmstrips=[list(self.filmstrips[index])],
+            filmstrip_steps=list(self.filmstrip_steps),
+            previous_x0=None if self.previous_x0 is None else self.previous_x0[index: index + 1].clone(),
+        )
+
+
+def _member_of(value, index: int, like: tuple[int, int]):
+    """`value` with every tensor shaped like the batch's latents (`like`: their ndim and batch size) cut to member
+    `index`; other tensors and values copied whole."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if (value.ndim, value.shape[0] if value.ndim else None) == like:
+            return value[index: index + 1].clone()
+        return value.clone()
+    if isinstance(value, list):
+        return [_member_of(item, index, like) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_member_of(item, index, like) for item in value)
+    if isinstance(value, dict) and type(value) is dict:
+        return {key: _member_of(item, index, like) for key, item in value.items()}
+    return copy.deepcopy(value)
+
 
 def _tensor_bytes(value) -> int:
     import torch

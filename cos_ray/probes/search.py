@@ -12,6 +12,13 @@ trajectory to find out which seed was right. A search pays N trajectories only u
    candidates still running are judged again, or to the end - no step is computed twice; the others are returned
    as pruned members: their records up to their selection step, no video, `stopped_at` = that step.
 
+With `ensemble` (the paper's merge, `EnsembleConfig`, its size the candidates; every merged step at or before the
+first `select_at`: merge early, then select), step 1 is ONE batched call over this process's candidates, merged as an
+ensemble unit merges them (over a worker group: through the seed group's collective), that captures every member's
+x̂0 at `select_at` and one batch snapshot before the next step; each kept candidate then resumes alone from its own
+member of that snapshot (`Snapshot.member`). Its rows through `select_at` are those of the plain ensemble run of the
+same seeds; after the merge it is one seed per call, as without the ensemble.
+
 Every member carries the verifier's judgements in `probes['search']` (a row per selection it took part in: step,
 score, rank, kept), which the store keeps as `layers` rows of kind `search`.
 """
@@ -127,6 +134,23 @@ class SearchConfig:
         return total + running * sum(per_step[start:]), self.candidates * sum(per_step)
 
 
+def check_merge_before_selection(config: SearchConfig, ensemble, steps: int) -> None:
+    """UsageError naming `{search}.ensemble.size` / `.steps` unless the ensemble merges exactly the search's candidates
+    and only at or before its first selection (merge early, then select): a kept candidate resumes alone, so a merged
+    step after `select_at` would have no other seeds to merge with."""
+    from cos_ray.engine.steps import parse_index_range
+
+    where = f"{config.field}.ensemble"
+    if ensemble.size != config.candidates:
+        raise UsageError(f"{where}.size: {ensemble.size} differs from candidates {config.candidates} (the ensemble "
+                         "merges the search's candidates: leave size out)")
+    select = config.resolved(steps).select_at
+    late = [step for step in parse_index_range(ensemble.steps, steps, f"{where}.steps") if step > select]
+    if late:
+        raise UsageError(f"{where}.steps: merges at step(s) {late} after select_at (step {select}); a search merges "
+                         f"early, then selects: expected steps <= {select} (e.g. 0-{select})")
+
+
 class _Stopped(Exception):
     """Raised from the step callback once the snapshot the search needs is taken: the pipeline call ends there."""
 
@@ -186,12 +210,12 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
     from cos_ray.engine.trajectory import run_trajectory
     from cos_ray.probes.verifiers import make_verifier, ranking
 
-    if ensemble is not None:
-        raise UsageError(f"{config.field}: a search does not merge its candidates (no ensemble) yet")
     if fork is not None and (fork.take or fork.resume is not None):
         raise UsageError(f"{config.field}: a search unit is not forked (it runs its candidates' snapshots itself)")
     config = config.resolved(settings.steps) if not isinstance(config.select_at, int) or any(
         not isinstance(stage["select_at"], int) for stage in config.rounds) else config
+    if ensemble is not None:
+        check_merge_before_selection(config, ensemble, settings.steps)
     group = seed_group or LocalSeeds(len(seeds))
     verifier = make_verifier(config, task)
     extra = list(interventions)
@@ -199,10 +223,13 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
     judged = [[] for _ in seeds]  # per local candidate: its verifier rows, one per selection it took part in
     alive = set(range(group.total))  # members still running, the same set on every process
     stopped = {}  # local index -> the step it was pruned after
-    for select, keep in config.stages():
+    for stage, (select, keep) in enumerate(config.stages()):
         latents = {}
+        if stage == 0 and ensemble is not None:  # every candidate, merged, in one call: as an ensemble unit runs
+            latents = _merged_prefix(model, task, settings, seeds, select, ensemble, group, x0, extra, snapshots,
+                                     progress)
         for index, seed in enumerate(seeds):
-            if group.offset + index not in alive:
+            if group.offset + index not in alive or index in latents:
                 continue
             capture, stop = X0AtStep(select), _stopping_fork(select + 1, snapshots[index])
             try:
@@ -234,6 +261,26 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
         members.append(dataclasses.replace(member, member=group.offset + index,
                                            probes={**member.probes, KIND_SEARCH: judged[index]}))
     return members
+
+
+def _merged_prefix(model, task, settings, seeds, select, ensemble, group, x0, extra, snapshots, progress) -> dict:
+    """Run this process's candidates as one batch merged by `ensemble` over `group` through step `select`; fill
+    `snapshots` with each member's share of the batch snapshot taken before step `select + 1`; return
+    {local index: x̂0 at `select` `# (channels, frames, h, w)`}."""
+    from cos_ray.engine.trajectory import run_trajectory
+
+    capture, stop = X0AtStep(select), _stopping_fork(select + 1)
+    try:
+        run_trajectory(model, task, settings, list(seeds), ensemble=ensemble, seed_group=group, x0=x0,
+                       interventions=[*extra, capture], fork=stop, progress=progress)
+    except _Stopped:
+        pass
+    else:  # the callback always stops the call at select + 1 <= steps - 1
+        raise RuntimeError(f"search: the merged candidates {list(seeds)} ran past step {select}")
+    batch = stop.taken[select + 1]
+    for index in range(len(seeds)):
+        snapshots[index] = batch.member(index)
+    return {index: capture.x0[index] for index in range(len(seeds))}  # x0: (batch, channels, frames, h, w)
 
 
 def _pruned(seed: int, snapshot, select: int):
