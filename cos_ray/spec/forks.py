@@ -235,18 +235,26 @@ def describe_forks(units) -> str:
 
 
 def describe_search(units) -> list[str]:
-    """One line per search setting of the units: its forward passes beside best-of-N's over the same candidates."""
+    """One line per search setting of the units (its merge included): its forward passes beside best-of-N's over the
+    same candidates."""
     settings: dict = {}
     for unit in units:
         if unit.runs_model and search_of(unit) is not None:
             config = search_of(unit).resolved(unit.settings.steps)
+            merge = unit.params.get("ensemble")
             own, best = search_passes(unit)
-            seen = settings.setdefault(json.dumps(config.params(), sort_keys=True), [config, 0, 0, 0])
-            seen[1], seen[2], seen[3] = seen[1] + 1, seen[2] + own, seen[3] + best
+            key = json.dumps([config.params(), merge], sort_keys=True)
+            seen = settings.setdefault(key, [config, merge, 0, 0, 0])
+            seen[2], seen[3], seen[4] = seen[2] + 1, seen[3] + own, seen[4] + best
     lines = []
-    for config, count, own, best in settings.values():
+    for config, merge, count, own, best in settings.values():
         rounds = "".join(f", then step {stage['select_at']} keep {stage['keep']}" for stage in config.rounds)
+        merged = f", merged at steps {_span(merge['steps'])}" if merge else ""
         lines.append(f"search (candidates {config.candidates}, select_at step {config.select_at}, keep {config.keep}"
-                     f"{rounds}, verifier {config.verifier}): {count} unit(s), {own:,} forward passes vs best-of-"
-                     f"{config.candidates}'s {best:,} over the same seeds ({own / best:.3f} of them)")
+                     f"{rounds}, verifier {config.verifier}{merged}): {count} unit(s), {own:,} forward passes vs "
+                     f"best-of-{config.candidates}'s {best:,} over the same seeds ({own / best:.3f} of them)")
     return lines
+
+
+def _span(steps) -> str:
+    return f"{steps[0]}-{steps[-1]}" if len(steps) > 1 else str(steps[0])
