@@ -175,8 +175,8 @@ def test_a_search_with_an_ensemble_plans_the_same_passes_and_its_params_name_the
     done = cli("plan", str(spec), "--out", str(tmp_path / "results"))
     assert done.returncode == 0, done.stderr
     line = next(text for text in done.stdout.splitlines() if text.startswith("search ("))
-    assert line == ("search (candidates 3, select_at step 2, keep 1, verifier consensus): 1 unit(s), 32 forward "
-                    "passes vs best-of-3's 60 over the same seeds (0.533 of them)"), line
+    assert line == ("search (candidates 3, select_at step 2, keep 1, verifier consensus, merged at steps 0-1): 1 "
+                    "unit(s), 32 forward passes vs best-of-3's 60 over the same seeds (0.533 of them)"), line
     (_, unit) = expand(load_spec(str(spec)))
     assert unit.params["ensemble"] == {"size": 3, "layers": list(range(20, 30)), "steps": [0, 1], "merge": "update"}
     assert unit.ensemble.size == 3 and unit.ensemble.steps == (0, 1) and unit.seeds == (0, 1, 2)
