@@ -72,7 +72,10 @@ def test_the_candidates_rows_through_select_at_are_the_plain_ensembles_bit_for_b
     pruned = [member for member in searched if member.stopped_at is not None]
     assert len(pruned) == 1 and pruned[0].stopped_at == SELECT and pruned[0].video is None
     assert [record["step"] for record in pruned[0].steps] == list(range(SELECT + 1))
-    assert all(row["step"] == SELECT for member in searched for row in member.probes["search"])
+    assert all(member.probes["search"][0]["step"] == SELECT for member in searched)
+    last = max(len(member.steps) for member in searched) - 1
+    finals = [row for member in searched for row in member.probes["search"][1:]]  # the 2 kept, judged at the end
+    assert len(finals) == 2 and {row["step"] for row in finals} == {last} and sum(row["kept"] for row in finals) == 1
 
 
 def test_each_kept_candidate_ends_where_the_ensemble_runs_member_ends(ran):

@@ -21,6 +21,7 @@ methods:
   - baseline
   - search: {candidates: 3, select_at: 1, keep: 1, verifier: {grid: [task, consensus]}, starts: [0]}
   - search: {candidates: 3, select_at: 0, keep: 2, rounds: [{select_at: 2, keep: 1}], verifier: consensus, starts: [0]}
+  - search: {candidates: 3, select_at: 1, keep: 2, verifier: {grid: [task, consensus]}, starts: [0]}
 probes:
   x0: {every: 1, decode: true}
 """
@@ -92,7 +93,7 @@ def trajectory_row(row: dict) -> dict:
 
 @pytest.mark.parametrize("verifier", ["task", "consensus"])
 def test_the_kept_candidate_is_the_baseline_run_of_its_seed(ran, verifier):
-    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, rounds=None)
+    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, rounds=None, keep=1)
     kept = [row for row in runs if row["status"] == "ok"]
     assert len(kept) == 1, runs
     seed = kept[0]["seed"]
@@ -112,7 +113,7 @@ def test_the_kept_candidate_is_the_baseline_run_of_its_seed(ran, verifier):
 
 @pytest.mark.parametrize("verifier", ["task", "consensus"])
 def test_pruned_candidates_are_recorded_with_the_step_they_stopped_at(ran, verifier):
-    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, rounds=None)
+    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, rounds=None, keep=1)
     assert [row["seed"] for row in runs] == [0, 1, 2]  # every candidate has its row: none lost
     pruned = [row for row in runs if row["status"] == "pruned"]
     assert len(pruned) == 2
@@ -137,8 +138,8 @@ def test_forward_passes_are_those_a_hook_on_the_experts_counts(ran):
         assert sum(row["forward_passes"] for row in runs) == counted, (unit.method, runs)
         if unit.method == "baseline":
             assert counted == 2 * steps  # CFG: cond + uncond at every step
-        elif not unit.params.get("rounds"):  # 3 candidates through step SELECT, the kept one on to the end
-            assert counted == 2 * (3 * (SELECT + 1) + (steps - SELECT - 1))
+        elif not unit.params.get("rounds"):  # 3 candidates through step SELECT, the kept ones on to the end
+            assert counted == 2 * (3 * (SELECT + 1) + unit.params["keep"] * (steps - SELECT - 1))
         else:  # 3 candidates through step 0, 2 of them through step 2, 1 to the end
             assert counted == 2 * (3 * 1 + 2 * 2 + 1 * 1)
 
@@ -163,3 +164,23 @@ def test_a_search_with_rounds_prunes_at_each_selection_and_keeps_the_baseline_ro
     early = by_status[("pruned", 0)][0]["run_id"]
     assert judged == {kept["run_id"]: [0, 2], late: [0, 2], early: [0]}  # judged at every selection it reached
     assert sorted(r["step"] for r in steps if r["run_id"] == late) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("verifier", ["task", "consensus"])
+def test_of_two_kept_the_answer_is_the_verifiers_pick_at_the_end(ran, verifier):
+    """Two kept to the end: `task` answers with the one whose final video scores higher (runs.score, the sweep's own
+    scoring of the stored video); `consensus` cannot tell two apart (equidistant from their mean), so its answer is
+    the one it ranked first at the selection - never the lower seed by default."""
+    (unit, runs, steps, layers, members, _), = of(ran, "search", verifier=verifier, keep=2, rounds=None)
+    kept = [row for row in runs if row["status"] == "ok"]
+    assert len(kept) == 2 and all(row["video"] is not None for row in kept)
+    rank_at_select = {row["run_id"]: row["layer_index"] for row in layers
+                      if row["kind"] == "search" and row["step"] == SELECT}
+    if verifier == "task":
+        expected = max(kept, key=lambda row: (round(row["score"], 6), -rank_at_select[row["run_id"]]))
+    else:
+        expected = min(kept, key=lambda row: rank_at_select[row["run_id"]])
+    answer = [row["run_id"] for row in layers if row["kind"] == "consensus"]
+    assert answer == [expected["run_id"]], (kept, rank_at_select, answer)
+    final = [row for row in layers if row["kind"] == "search" and row["step"] == unit.settings.steps - 1]
+    assert sorted(row["run_id"] for row in final) == sorted(row["run_id"] for row in kept)  # judged again at the end

@@ -10,8 +10,8 @@ seeds (every one must be there and judged):
 - `best-of-N (consensus)`: the baseline video nearest the N videos' mean (pixels; no task knowledge), N trajectories;
 - `ensemble`: the paper's training-free ensemble over the same task and seeds, where the sweeps hold one setting of
   it (its consensus member, the `layers` row of kind `consensus`), at its members' passes;
-- the search's answer: its kept candidate (of several kept: their consensus, the `layers` row of kind `consensus`),
-  at the passes its runs recorded (`runs.forward_passes`, pruned candidates included).
+- the search's answer: its kept candidate (of several kept: the verifier's pick of their final x̂0; the `layers` row
+  of kind `consensus`), at the passes its runs recorded (`runs.forward_passes`, pruned candidates included).
 Rates carry Wilson intervals (the baseline's per-unit mean over N seeds: the bounded interval of a mean); differences (search − baseline, search − best-of-N of its verifier's kind) are paired
 per unit with Student-t intervals (`cos_ray.figures.intervals`).
 """

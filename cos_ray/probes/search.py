@@ -10,7 +10,9 @@ trajectory to find out which seed was right. A search pays N trajectories only u
    worker group the scores are gathered over the group's seed axis, so every worker picks the same M;
 3. the M best (ties: the lowest member) resume from their snapshots - to the next selection of `rounds`, where the
    candidates still running are judged again, or to the end - no step is computed twice; the others are returned
-   as pruned members: their records up to their selection step, no video, `stopped_at` = that step.
+   as pruned members: their records up to their selection step, no video, `stopped_at` = that step;
+4. with several kept to the end, the verifier judges their final x̂0 once more and the best is the search's answer
+   (ties: the better rank at the selection before) - no forward pass, a decode at most.
 
 With `ensemble` (the paper's merge, `EnsembleConfig`, its size the candidates; every merged step at or before the
 first `select_at`: merge early, then select), step 1 is ONE batched call over this process's candidates, merged as an
@@ -251,16 +253,37 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
             if number not in going_on:
                 stopped[index] = select
         alive = going_on
-    members = []
+    finished = {}
     for index, (seed, snapshot) in enumerate(zip(seeds, snapshots)):
         if index in stopped:
-            member = _pruned(seed, snapshot, stopped[index])
+            finished[index] = _pruned(seed, snapshot, stopped[index])
         else:
-            member = run_trajectory(model, task, settings, [seed], x0=x0, interventions=list(extra),
-                                    fork=Fork(resume=snapshot), progress=progress)[0]
-        members.append(dataclasses.replace(member, member=group.offset + index,
-                                           probes={**member.probes, KIND_SEARCH: judged[index]}))
-    return members
+            finished[index] = run_trajectory(model, task, settings, [seed], x0=x0, interventions=list(extra),
+                                             fork=Fork(resume=snapshot), progress=progress)[0]
+    if len(alive) > 1:
+        _judge_the_kept(model, verifier, config, settings.steps - 1, finished, group, alive, order, judged)
+    return [dataclasses.replace(member, member=group.offset + index,
+                                probes={**member.probes, KIND_SEARCH: judged[index]})
+            for index, member in sorted(finished.items())]
+
+
+def _judge_the_kept(model, verifier, config, last: int, finished: dict, group, alive: set, before: list,
+                    judged: list) -> None:
+    """With several candidates kept to the end, the verifier judges their final x̂0 (the final latent) once more and
+    the best is the search's answer: a row at step `last` per kept candidate, `kept` true for the answer only. Ties
+    go to the better rank at the selection before (`before`, best first): two kept candidates are equidistant from
+    their mean, so `consensus` keeps its earlier choice there instead of the lower seed."""
+    import torch
+
+    latents = [torch.as_tensor(finished[index].final_latent) if group.offset + index in alive else None
+               for index in range(len(finished))]  # (channels, frames, h, w)
+    scores = verifier.scores(model, latents, group, alive)
+    order = sorted(alive, key=lambda number: (-round(scores[number], 9), before.index(number)))
+    for index, latent in enumerate(latents):
+        if latent is not None:
+            number = group.offset + index
+            judged[index].append({"step": last, "score": scores[number], "rank": order.index(number),
+                                  "kept": number == order[0], "verifier": config.verifier})
 
 
 def _merged_prefix(model, task, settings, seeds, select, ensemble, group, x0, extra, snapshots, progress) -> dict:

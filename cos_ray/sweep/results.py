@@ -107,8 +107,8 @@ def score_decoded_steps(member, refs) -> dict:
 def search_rows(unit, members: list) -> list[dict]:
     """For a search unit, `layers` rows of kind `search` (each candidate's verifier score at the selection step in
     `value`, the verifier in `layer`, its rank in `layer_index`: 0 is the best; kept or pruned: `runs.status`) and the `consensus` row naming its answer: the kept candidate, or of several
-    kept the one whose final x̂0 is nearest their mean (`cos_ray.probes.consensus`)."""
-    from cos_ray.probes.consensus import KIND_CONSENSUS, consensus_rows
+    kept the verifier's pick of their final x̂0 (`cos_ray.probes.search`; its judgement rows at the last step)."""
+    from cos_ray.probes.consensus import KIND_CONSENSUS
 
     judged = [(index, (getattr(member, "probes", None) or {}).get("search") or []) for index, member in
               enumerate(members)]
@@ -122,12 +122,10 @@ def search_rows(unit, members: list) -> list[dict]:
                          "expert": None, "value": float(row["score"])})
     kept = [index for index, member in enumerate(members) if getattr(member, "stopped_at", None) is None]
     last = max(len(members[index].steps) for index in kept) - 1
-    if len(kept) == 1:
-        rows.append({"run_id": f"{unit.unit_id}-{kept[0]}", "unit_id": unit.unit_id, "step": last,
-                     "kind": KIND_CONSENSUS, "layer": "latents", "layer_index": None, "expert": None, "value": 0.0})
-    else:
-        rows.extend(consensus_rows([f"{unit.unit_id}-{index}" for index in kept], unit.unit_id, last,
-                                   [members[index].final_latent for index in kept]))
+    answer = kept[0] if len(kept) == 1 else next(  # of several: the verifier's pick of their final x̂0
+        index for index, member_rows in judged if any(row["step"] == last and row["kept"] for row in member_rows))
+    rows.append({"run_id": f"{unit.unit_id}-{answer}", "unit_id": unit.unit_id, "step": last,
+                 "kind": KIND_CONSENSUS, "layer": "latents", "layer_index": None, "expert": None, "value": 0.0})
     return rows
 
 
