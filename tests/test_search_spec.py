@@ -94,3 +94,17 @@ def test_plan_counts_the_passes_of_a_search_with_rounds(tmp_path):
     assert done.returncode == 0, done.stderr
     line = next(text for text in done.stdout.splitlines() if text.startswith("search ("))
     assert "keep 2, then step 5 keep 1" in line and "2 unit(s), 88 forward passes vs best-of-4's 160" in line, line
+
+
+def test_tied_candidates_go_to_a_member_that_varies_with_the_task_not_the_lowest_seed():
+    """A task verifier ties at an early step on most mazes; the tied pick must not be the same seed on every task
+    (one seed's noise is shared by all tasks). Over 400 task ids, 4 tied candidates: each member first ~100 times
+    (binomial sd 8.7; bounds at 4.5 sd), and the same task always gives the same order (every worker agrees)."""
+    from collections import Counter
+
+    from cos_ray.probes.verifiers import ranking, tiebreak_order
+
+    firsts = Counter(ranking([0.5] * 4, tiebreak_order(f"In-Domain_50/maze/{k:05d}", 4))[0] for k in range(400))
+    assert set(firsts) == {0, 1, 2, 3} and all(60 < count < 140 for count in firsts.values()), firsts
+    assert tiebreak_order("In-Domain_50/maze/00007", 4) == tiebreak_order("In-Domain_50/maze/00007", 4)
+    assert ranking([0.1, 0.9, 0.5, 0.9], [3, 2, 1, 0]) == [3, 1, 2, 0]  # scores first, the order only among ties

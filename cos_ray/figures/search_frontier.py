@@ -6,7 +6,8 @@ The unit of pairing is a search unit: task T, candidates S..S+N-1. Against it, o
 seeds (every one must be there and judged):
 - `baseline`: their mean (one trajectory's passes);
 - `best-of-N (task)`: the baseline with the highest final task score (the task verifier at the end: an oracle, it
-  reads the answer), N trajectories' passes;
+  reads the answer; of several tied, their mean solved: what a pick at random among them expects), N trajectories'
+  passes;
 - `best-of-N (consensus)`: the baseline video nearest the N videos' mean (pixels; no task knowledge), N trajectories;
 - `ensemble`: the paper's training-free ensemble over the same task and seeds, where the sweeps hold one setting of
   it (its consensus member, the `layers` row of kind `consensus`), at its members' passes;
@@ -98,14 +99,15 @@ def search_units(rows: list[dict]) -> list[dict]:
         if not answers or None in bases or any(m["forward_passes"] is None for m in members + bases):
             continue
         params = json.loads(members[0]["params"])
-        best = max(range(len(bases)), key=lambda k: (bases[k]["score"] if bases[k]["score"] is not None else -1, -k))
+        final = [b["score"] if b["score"] is not None else -1.0 for b in bases]
+        tied = [b for b, score in zip(bases, final) if score == max(final)]  # ties: their mean, what a fair pick expects
         typical = medoid([b["frames"] for b in bases]) if all("frames" in b for b in bases) else None
         out.append({
             "unit_id": unit_id, "task_id": members[0]["task_id"], "params": params,
             "search": float(answers[0]["solved"]), "search_passes": sum(m["forward_passes"] for m in members),
             "baseline": float(np.mean([b["solved"] for b in bases])),
             "baseline_passes": float(np.mean([b["forward_passes"] for b in bases])),
-            "best_of_n_task": float(bases[best]["solved"]),
+            "best_of_n_task": float(np.mean([b["solved"] for b in tied])),
             "best_of_n_consensus": np.nan if typical is None else float(bases[typical]["solved"]),
             "best_of_n_passes": sum(b["forward_passes"] for b in bases),
             **dict(zip(("ensemble", "ensemble_passes"), ensembles.get(

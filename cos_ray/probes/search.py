@@ -8,9 +8,10 @@ trajectory to find out which seed was right. A search pays N trajectories only u
    `select_at + 1` (`cos_ray.engine.snapshot`) and the call stops - no further forward pass;
 2. the verifier (`cos_ray.probes.verifiers`) scores every candidate's x̂0 at `select_at`; with the seeds spread over a
    worker group the scores are gathered over the group's seed axis, so every worker picks the same M;
-3. the M best (ties: the lowest member) resume from their snapshots - to the next selection of `rounds`, where the
-   candidates still running are judged again, or to the end - no step is computed twice; the others are returned
-   as pruned members: their records up to their selection step, no video, `stopped_at` = that step;
+3. the M best (ties: an order of the candidates fixed by the task, `verifiers.tiebreak_order`) resume from their
+   snapshots - to the next selection of `rounds`, where the candidates still running are judged again, or to the
+   end - no step is computed twice; the others are returned as pruned members: their records up to their selection
+   step, no video, `stopped_at` = that step;
 4. with several kept to the end, the verifier judges their final x̂0 once more and the best is the search's answer
    (ties: the better rank at the selection before) - no forward pass, a decode at most.
 
@@ -210,7 +211,7 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
     from cos_ray.engine.seeds import LocalSeeds
     from cos_ray.engine.snapshot import Fork
     from cos_ray.engine.trajectory import run_trajectory
-    from cos_ray.probes.verifiers import make_verifier, ranking
+    from cos_ray.probes.verifiers import make_verifier, ranking, tiebreak_order
 
     if fork is not None and (fork.take or fork.resume is not None):
         raise UsageError(f"{config.field}: a search unit is not forked (it runs its candidates' snapshots itself)")
@@ -220,6 +221,7 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
         check_merge_before_selection(config, ensemble, settings.steps)
     group = seed_group or LocalSeeds(len(seeds))
     verifier = make_verifier(config, task)
+    tiebreak = tiebreak_order(task.task_id, group.total)
     extra = list(interventions)
     snapshots = [None] * len(seeds)  # the snapshot each candidate stopped at (None: from noise)
     judged = [[] for _ in seeds]  # per local candidate: its verifier rows, one per selection it took part in
@@ -244,7 +246,7 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
             snapshots[index] = stop.taken[select + 1]
             latents[index] = capture.x0[0]  # (channels, frames, h, w)
         scores = verifier.scores(model, [latents.get(index) for index in range(len(seeds))], group, alive)
-        order = [number for number in ranking(scores) if number in alive]
+        order = [number for number in ranking(scores, tiebreak) if number in alive]
         going_on = set(order[:keep])
         for index in latents:
             number = group.offset + index

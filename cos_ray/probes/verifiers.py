@@ -15,9 +15,23 @@ from __future__ import annotations
 from cos_ray.errors import InputError, UsageError
 
 
-def ranking(scores: list[float]) -> list[int]:
-    """Member indices, best first (higher score first; ties: the lower member first)."""
-    return sorted(range(len(scores)), key=lambda index: (-scores[index], index))
+def ranking(scores: list[float], tiebreak: list[int] | None = None) -> list[int]:
+    """Member indices, best first (higher score first; ties: the lower `tiebreak[member]`, default the lower member)."""
+    order = tiebreak or list(range(len(scores)))
+    return sorted(range(len(scores)), key=lambda index: (-scores[index], order[index]))
+
+
+def tiebreak_order(task_id: str, members: int) -> list[int]:
+    """Each member's place among tied scores: a permutation fixed by the task id (the same on every worker).
+
+    A task verifier often ties at an early step (x̂0 still blank: every candidate scores the same). Sending ties to
+    the lower member would answer with the same seed on every task - and one seed's noise is shared by all tasks, so
+    its luck would carry into every tied pick, which the baseline's mean over seeds does not have."""
+    import zlib
+
+    import numpy as np
+
+    return [int(place) for place in np.random.default_rng(zlib.crc32(task_id.encode())).permutation(members)]
 
 
 def make_verifier(config, task):
