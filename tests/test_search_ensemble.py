@@ -2,17 +2,13 @@
 whose snapshot carries batch tensors of history): the candidates' rows through `select_at` are those of a plain
 ensemble run of the same seeds, bit for bit (one batched, merged call, as an ensemble unit runs them); each kept
 candidate, resumed alone from its member of the batch snapshot (`Snapshot.member`), ends where the ensemble run's
-member ends; the spec refuses a merge past `select_at` and a size other than the candidates (exit 2, field named)."""
+member ends (the spec's refusals are with the search's others, in tests/test_search_spec.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from cos_ray.engine.records import X0Config
 from cos_ray.engine.snapshot import Fork
@@ -22,6 +18,7 @@ from cos_ray.interventions.configs import EnsembleConfig
 from cos_ray.probes.program import Program, run_program
 from cos_ray.probes.search import SearchConfig
 from test_search_run import PassCounter
+from test_search_spec import cli, write
 
 SEEDS = [0, 1, 2]
 SELECT = 1  # of 4 steps; the merge covers steps 0-1: every merged step at or before the selection
@@ -123,64 +120,20 @@ def test_a_merge_past_select_at_is_refused_when_run_by_hand(tiny_model, task, sh
         run_program(tiny_model, task, short_settings, SEEDS, Program(search=SEARCH), ensemble=late)
 
 
-SPEC = {
-    "name": "search-ensemble-spec",
-    "model": "tiny",
-    "tasks": {"generate": {"family": "maze", "n": 1, "seed": 0}},
-    "seeds": [0],
-    "sampler": {"steps": 10, "frames": 5},
-    "methods": ["baseline", {"search": {"candidates": 3, "select_at": 2, "keep": 1, "verifier": "consensus",
-                                        "ensemble": {"layers": "20-29", "steps": "0-1", "merge": "update"}}}],
-}
-
-
-def write(tmp_path, **ensemble):
-    data = yaml.safe_load(yaml.safe_dump(SPEC))
-    data["methods"][1]["search"]["ensemble"].update(ensemble)
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "cos_ray.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-REFUSED = [
-    ("merge past select_at", {"steps": "0-3"},
-     "methods[1].search.ensemble.steps: merges at step(s) [3] after select_at (step 2); a search merges early, then "
-     "selects: expected steps <= 2"),
-    ("size other than candidates", {"size": 4},
-     "methods[1].search.ensemble.size: 4 differs from candidates 3"),
-    ("layers out of range (the ensemble's own check)", {"layers": "20-45"},
-     "methods[1].search.ensemble.layers: '20-45' reaches layer 45, out of range 0-39"),
-]
-
-
-@pytest.mark.parametrize("label, fields, expected", REFUSED, ids=[case[0] for case in REFUSED])
-def test_a_bad_search_ensemble_exits_2_naming_its_field_and_writes_nothing(tmp_path, label, fields, expected):
-    done = cli("plan", str(write(tmp_path, **fields)), "--out", str(tmp_path / "results"))
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    problems = [line for line in done.stderr.splitlines() if line.strip().startswith("methods[")]
-    assert len(problems) == 1 and expected in problems[0], done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
-    assert not (tmp_path / "results").exists()
-
-
 def test_a_search_with_an_ensemble_plans_the_same_passes_and_its_params_name_the_merge(tmp_path):
-    """10 steps, CFG: 20 passes a trajectory; 3 candidates to step 2, 1 on: 3 x 6 + 14 = 32 (by hand), merged or not.
+    """10 steps, CFG: 20 passes a trajectory; 3 candidates to step 2, 1 on: 3 x 6 + 14 = 32 a task (by hand), merged
+    or not (2 mazes).
     The unit's params gain `ensemble` (resolved); a search without one keeps its id (no `ensemble` key)."""
     from cos_ray.spec.expand import expand
     from cos_ray.spec.load import load_spec
 
-    spec = write(tmp_path, size=3)
+    spec = write(tmp_path, candidates=3, ensemble={"size": 3, "layers": "20-29", "steps": "0-1", "merge": "update"})
     done = cli("plan", str(spec), "--out", str(tmp_path / "results"))
     assert done.returncode == 0, done.stderr
     line = next(text for text in done.stdout.splitlines() if text.startswith("search ("))
-    assert line == ("search (candidates 3, select_at step 2, keep 1, verifier consensus, merged at steps 0-1): 1 "
-                    "unit(s), 32 forward passes vs best-of-3's 60 over the same seeds (0.533 of them)"), line
-    (_, unit) = expand(load_spec(str(spec)))
+    assert line == ("search (candidates 3, select_at step 2, keep 1, verifier consensus, merged at steps 0-1): 2 "
+                    "unit(s), 64 forward passes vs best-of-3's 120 over the same seeds (0.533 of them)"), line
+    unit = next(unit for unit in expand(load_spec(str(spec))) if unit.method == "search")
     assert unit.params["ensemble"] == {"size": 3, "layers": list(range(20, 30)), "steps": [0, 1], "merge": "update"}
     assert unit.ensemble.size == 3 and unit.ensemble.steps == (0, 1) and unit.seeds == (0, 1, 2)
     assert unit.program.search.candidates == 3

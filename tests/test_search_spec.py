@@ -44,6 +44,13 @@ REFUSED = [
      "methods[1].search.rounds[0].select_at: step 1 is not after the selection before it (step 2)"),
     ("a round keeping more", {"rounds": [{"select_at": 5, "keep": 2}]},
      "methods[1].search.rounds[0].keep: 2 exceeds the 1 still running after the selection before"),
+    ("an ensemble merging past select_at", {"candidates": 3, "ensemble": {"layers": "20-29", "steps": "0-3"}},
+     "methods[1].search.ensemble.steps: merges at step(s) [3] after select_at (step 2); a search merges early, then "
+     "selects: expected steps <= 2"),
+    ("an ensemble of another size", {"candidates": 3, "ensemble": {"size": 4, "layers": "20-29", "steps": "0-1"}},
+     "methods[1].search.ensemble.size: 4 differs from candidates 3"),
+    ("an ensemble's layers out of range", {"candidates": 3, "ensemble": {"layers": "20-45", "steps": "0-1"}},
+     "methods[1].search.ensemble.layers: '20-45' reaches layer 45, out of range 0-39"),
 ]
 
 
