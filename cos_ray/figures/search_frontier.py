@@ -181,7 +181,7 @@ def figure(reader, where, verdict) -> Drawn:
         raise Unsupported("no search unit whose candidates all have a judged baseline run with forward_passes")
 
     def plot(plt):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        fig, ax = plt.subplots(figsize=(10, 4.6))
         seen = set()
         for row in table:
             key = (row["method"], row["candidates"]) if row["method"] != "search" else (row["setting"],)
@@ -192,10 +192,11 @@ def figure(reader, where, verdict) -> Drawn:
             error = None if low is None else [[row["solved"] - low], [high - row["solved"]]]
             label = row["setting"] if row["method"] == "search" else f"{row['method']} (N={row['candidates']})"
             ax.errorbar(row["passes_per_task"], row["solved"], yerr=error, fmt=MARKERS[row["method"]], capsize=3,
-                        label=label)
+                        label=label, color=plt.cm.tab20(len(seen) % 20))  # 17 points on the tiny job: 20 colours
         ax.set(xlabel="transformer forward passes per task", ylabel=f"answers right ({verdict.name})", ylim=(0, 1),
                xlim=(0, None), title=f"search frontier, {table[0]['units']} tasks x candidates per setting, 95% CIs")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the points fill the axes
+        fig.subplots_adjust(left=0.07, right=0.68, bottom=0.12)  # room for the legend on the right
         return fig
 
     units = max(row["units"] for row in table)
