@@ -64,6 +64,22 @@ def forked(model, task, settings, seed):
     return branch.final_latent.numpy()
 
 
+SEARCH = dict(candidates=2, select_at=1, keep=1, verifier="consensus")  # seeds SEEDS, one per replica
+
+
+def searched(model, task, settings, mesh, replica) -> dict:
+    """This replica's candidate of a search over SEEDS spread on the mesh's seed axis: judged over the axis (the
+    x̂0 latents gathered), pruned or resumed from its own snapshot on sequence shards."""
+    from cos_ray.cluster.collective import DistributedSeeds
+    from cos_ray.engine import parallel
+    from cos_ray.probes.search import SearchConfig, run_search
+
+    seeds = DistributedSeeds([1, 1], replica, timeout_s=60, group=parallel.seed_group(mesh))
+    (member,) = run_search(model, task, settings, [SEEDS[replica]], SearchConfig(**SEARCH), seed_group=seeds)
+    return dict(replica=replica, member=member.member, stopped_at=member.stopped_at,
+                latent=None if member.final_latent is None else member.final_latent.numpy())
+
+
 def mesh_job(rank, world, task_dir, probe_dir, steps, frames):
     """One rank of the 2 x 2 mesh: every (preset, layout) alone, the probe program on the tiny preset's last layout,
     then the ensemble on the last layout."""
@@ -93,6 +109,7 @@ def mesh_job(rank, world, task_dir, probe_dir, steps, frames):
             (probed,) = run_program(model, task, settings, [SEEDS[replica]], program(probe_dir))
             out["program"] = dict(replica=replica, latent=probed.final_latent.numpy(), probes=probed.probes,
                                   fork=forked(model, task, settings, SEEDS[replica]))
+            out["search"] = searched(model, task, settings, mesh, replica)
         seeds = DistributedSeeds([1, 1], replica, timeout_s=60, group=parallel.seed_group(mesh))
         (member,) = run_trajectory(model, task, settings, [SEEDS[replica]], ensemble=EnsembleConfig(**ENSEMBLE),
                                    seed_group=seeds)
@@ -127,6 +144,7 @@ def cfg_runs(task, settings, probe_dir) -> dict:
             (probed,) = run_program(model, task, settings, [seed], program(probe_dir))
             out[("cfg", name, "program")] = dict(place, latent=probed.final_latent.numpy(), probes=probed.probes,
                                                  fork=forked(model, task, settings, seed))
+            out[("cfg", name, "search")] = searched(model, task, settings, mesh, place["replica"])
             seeds = DistributedSeeds([1, 1], place["replica"], timeout_s=60, group=parallel.seed_group(mesh))
             (member,) = run_trajectory(model, task, settings, [seed], ensemble=EnsembleConfig(**ENSEMBLE),
                                        seed_group=seeds)
@@ -181,8 +199,11 @@ def references(task, settings, probe_dir):
             batched=run_trajectory(model, task, settings, SEEDS),
         )
         if preset == "tiny":
+            from cos_ray.probes.search import SearchConfig, run_search
+
             found["program"] = [run_program(model, task, settings, [seed], program(probe_dir))[0] for seed in SEEDS]
             found["fork"] = [forked(model, task, settings, seed) for seed in SEEDS]
+            found["search"] = run_search(model, task, settings, SEEDS, SearchConfig(**SEARCH))
     return found
 
 
@@ -275,3 +296,20 @@ def test_noise_swap_energy_cka_and_forks_under_cfg_parallel_equal_the_one_proces
             assert max_diff(row["map"], ref["map"]) <= TOLERANCE
         for row, ref in zip(got["probes"]["sensitivity"], expected.probes["sensitivity"], strict=True):
             assert abs(row["cka"] - ref["cka"]) <= 1e-4, (row, ref)
+
+
+@pytest.mark.parametrize("where", ["search", ("cfg", "cfg2", "search")], ids=["fsdp+ulysses2", "cfg2"])
+def test_a_search_over_the_seed_axis_keeps_and_ends_as_one_process(ranks, references, where):
+    """Search composes with the parallel layouts: each replica holds one candidate; the verifier's inputs are gathered
+    over the seed axis, so every rank prunes the one-process search's loser and the kept candidate, resumed from its
+    own snapshot on sequence shards (or one CFG branch), ends on the one-process latent."""
+    expected = references["search"]
+    assert sorted(member.stopped_at is None for member in expected) == [False, True]  # one kept, one pruned
+    for result in ranks:
+        got = result[where]
+        reference = expected[got["replica"]]
+        assert got["member"] == got["replica"] and got["stopped_at"] == reference.stopped_at
+        if reference.stopped_at is None:
+            assert max_diff(got["latent"], reference.final_latent.numpy()) <= TOLERANCE
+        else:
+            assert got["latent"] is None
