@@ -61,7 +61,7 @@ def test_the_csv_is_recounted_from_the_rows():
             passes.append(sum(r["forward_passes"] for r in members))
             base.append(np.mean([b["solved"] for b in bases]))
             top = max(b["score"] for b in bases)
-            task_pick.append(np.mean([b["solved"] for b in bases if b["score"] == top]))  # tied: what a fair pick expects
+            task_pick.append(np.mean([b["solved"] for b in bases if b["score"] == top]))  # tied: a fair pick's mean
             stack = np.stack([b["frames"] for b in bases]).astype(float)
             distances = [np.linalg.norm(v - stack.mean(axis=0)) for v in stack]
             medoid.append(float(bases[int(np.argmin(distances))]["solved"]))

@@ -11,11 +11,11 @@ unit at a time.
 
 A dead group costs its rebuild, never the units' time. A group that failed is torn down and its slot left empty; the
 next unit that asks for a group starts the slot's rebuild in a background thread and takes whichever live group is
-idle - it waits only while every live group is busy, for the first one freed or rebuilt. A rebuild whose placement the
-cluster cannot give (a dead node took its resources) is said within `waits.NOTICE_S` - or when the sweep ends, if
-it ends first -, with what it asked for and what the cluster has (`on_notice`), and waits in the background up to `timeouts.start` while the live groups go on; a rebuild that
-fails leaves its slot out for good (said too). When no group is live and none is being rebuilt, the units left fail
-with `NoGroupLeft` instead of waiting.
+idle - it waits only while every live group is busy, for the first one freed or rebuilt. A rebuild whose placement
+the cluster cannot give (a dead node took its resources) is said within `waits.NOTICE_S` - or when the sweep ends,
+if it ends first -, with what it asked for and what the cluster has (`on_notice`), and waits in the background up to
+`timeouts.start` while the live groups go on; a rebuild that fails leaves its slot out for good (said too). When no
+group is live and none is being rebuilt, the units left fail with `NoGroupLeft` instead of waiting.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Coordinator:
         self._busy: set[int] = set()  # handed out, not yet released
         self._rebuilding: dict[int, threading.Thread] = {}
         self._lost: dict[int, BaseException] = {}  # slots whose rebuild failed: never tried again
-        self._unplaced: set[str] = set()  # builds waiting for their placement, not yet said (see `_waiting_for_placement`)
+        self._unplaced: set[str] = set()  # builds waiting for their placement, not said yet
         self._lock = threading.Condition()
         self._stop = threading.Event()  # set by `shutdown`: builds waiting for a placement give up
         self._built = 0

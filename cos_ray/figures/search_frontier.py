@@ -100,7 +100,7 @@ def search_units(rows: list[dict]) -> list[dict]:
             continue
         params = json.loads(members[0]["params"])
         final = [b["score"] if b["score"] is not None else -1.0 for b in bases]
-        tied = [b for b, score in zip(bases, final) if score == max(final)]  # ties: their mean, what a fair pick expects
+        tied = [b for b, score in zip(bases, final) if score == max(final)]  # counted at their mean: a fair pick
         typical = medoid([b["frames"] for b in bases]) if all("frames" in b for b in bases) else None
         out.append({
             "unit_id": unit_id, "task_id": members[0]["task_id"], "params": params,

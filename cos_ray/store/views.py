@@ -17,8 +17,9 @@ from cos_ray.store.tables import fs_path, dataset, open_table, plain
 # `answers`: one row per unit - the unit's answer and the baseline on the same task and seeds, so that methods are
 # compared like with like (the README's headline query). A baseline's or a probe's answer is its run; an ensemble's
 # is its consensus member (the member whose final x̂0 is nearest the members' mean: `layers` rows of kind
-# `consensus`; members' own rows stay in `runs`); a search's is its kept candidate (of several kept: the verifier's pick at the end). `baseline_mean` averages the ok baseline runs of the same task,
-# model and settings over the unit's seeds; `baseline_runs` counts them (a complete pairing: = len(seeds)).
+# `consensus`; members' own rows stay in `runs`); a search's is its kept candidate (of several: the verifier's pick
+# at the end). `baseline_mean` averages the ok baseline runs of the same task, model and settings over the unit's
+# seeds; `baseline_runs` counts them (a complete pairing: = len(seeds)).
 ANSWERS = """
 CREATE OR REPLACE VIEW answers AS
 WITH picked AS (
