@@ -79,13 +79,17 @@ def search_units(rows: list[dict]) -> list[dict]:
                  if r["method"] == "baseline" and r["status"] == "ok" and r["solved"] is not None}
     units: dict = {}
     ensembles: dict = {}
+
+    def over(members) -> tuple:  # a unit's task and seeds: what pairs a search with the ensemble of the same seeds
+        return members[0]["task_id"], tuple(sorted(members[0]["seeds"]))
+
     for r in rows:
         if r["method"] in ("search", "ensemble"):
             units.setdefault(r["unit_id"], []).append(r)
     for members in units.values():
         answers = [m for m in members if m["answer"] and m["solved"] is not None]
         if members[0]["method"] == "ensemble" and answers and all(m["forward_passes"] is not None for m in members):
-            key = (members[0]["task_id"], tuple(sorted(members[0]["seeds"])))
+            key = over(members)
             seen = ensembles.setdefault(key, (members[0]["params"], float(answers[0]["solved"]),
                                               sum(m["forward_passes"] for m in members)))
             if seen[0] != members[0]["params"]:  # two ensemble settings over these seeds: neither is the reference
@@ -110,8 +114,7 @@ def search_units(rows: list[dict]) -> list[dict]:
             "best_of_n_task": float(np.mean([b["solved"] for b in tied])),
             "best_of_n_consensus": np.nan if typical is None else float(bases[typical]["solved"]),
             "best_of_n_passes": sum(b["forward_passes"] for b in bases),
-            **dict(zip(("ensemble", "ensemble_passes"), ensembles.get(
-                (members[0]["task_id"], tuple(sorted(members[0]["seeds"]))), (None, np.nan, np.nan))[1:])),
+            **dict(zip(("ensemble", "ensemble_passes"), ensembles.get(over(members), (None, np.nan, np.nan))[1:])),
         })
     return out
 

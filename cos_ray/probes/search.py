@@ -230,21 +230,16 @@ def run_search(model, task, settings, seeds: list[int], config: SearchConfig, *,
     for stage, (select, keep) in enumerate(config.stages()):
         latents = {}
         if stage == 0 and ensemble is not None:  # every candidate, merged, in one call: as an ensemble unit runs
-            latents = _merged_prefix(model, task, settings, seeds, select, ensemble, group, x0, extra, snapshots,
-                                     progress)
+            batch, x0s = _run_to(select, model, task, settings, seeds, x0, extra, progress, ensemble=ensemble,
+                                 seed_group=group)
+            for index in range(len(seeds)):
+                snapshots[index], latents[index] = batch.member(index), x0s[index]
         for index, seed in enumerate(seeds):
             if group.offset + index not in alive or index in latents:
                 continue
-            capture, stop = X0AtStep(select), _stopping_fork(select + 1, snapshots[index])
-            try:
-                run_trajectory(model, task, settings, [seed], x0=x0, interventions=[*extra, capture], fork=stop,
-                               progress=progress)
-            except _Stopped:
-                pass
-            else:  # the callback always stops the call at select + 1 <= steps - 1
-                raise RuntimeError(f"search: the candidate of seed {seed} ran past step {select}")
-            snapshots[index] = stop.taken[select + 1]
-            latents[index] = capture.x0[0]  # (channels, frames, h, w)
+            snapshots[index], x0s = _run_to(select, model, task, settings, [seed], x0, extra, progress,
+                                            resume=snapshots[index])
+            latents[index] = x0s[0]  # (channels, frames, h, w)
         scores = verifier.scores(model, [latents.get(index) for index in range(len(seeds))], group, alive)
         order = [number for number in ranking(scores, tiebreak) if number in alive]
         going_on = set(order[:keep])
@@ -273,14 +268,18 @@ def _judge_the_kept(model, verifier, config, last: int, finished: dict, group, a
                     judged: list) -> None:
     """With several candidates kept to the end, the verifier judges their final x̂0 (the final latent) once more and
     the best is the search's answer: a row at step `last` per kept candidate, `kept` true for the answer only. Ties
-    go to the better rank at the selection before (`before`, best first): two kept candidates are equidistant from
-    their mean, so `consensus` keeps its earlier choice there instead of the lower seed."""
+    (scores equal to 9 digits) go to the better rank at the selection before (`before`, best first): two kept
+    candidates are equidistant from their mean, so `consensus` keeps its earlier choice there instead of the lower
+    seed."""
     import torch
+
+    from cos_ray.probes.verifiers import ranking
 
     latents = [torch.as_tensor(finished[index].final_latent) if group.offset + index in alive else None
                for index in range(len(finished))]  # (channels, frames, h, w)
     scores = verifier.scores(model, latents, group, alive)
-    order = sorted(alive, key=lambda number: (-round(scores[number], 9), before.index(number)))
+    places = [before.index(number) if number in before else len(before) for number in range(len(scores))]
+    order = [number for number in ranking([round(score, 9) for score in scores], places) if number in alive]
     for index, latent in enumerate(latents):
         if latent is not None:
             number = group.offset + index
@@ -288,24 +287,21 @@ def _judge_the_kept(model, verifier, config, last: int, finished: dict, group, a
                                   "kept": number == order[0], "verifier": config.verifier})
 
 
-def _merged_prefix(model, task, settings, seeds, select, ensemble, group, x0, extra, snapshots, progress) -> dict:
-    """Run this process's candidates as one batch merged by `ensemble` over `group` through step `select`; fill
-    `snapshots` with each member's share of the batch snapshot taken before step `select + 1`; return
-    {local index: x̂0 at `select` `# (channels, frames, h, w)`}."""
+def _run_to(select: int, model, task, settings, seeds: list[int], x0, extra, progress, resume=None, **merge):
+    """Run `seeds` as one call (from `resume`, or noise; `merge`: the ensemble and its seed group) through step
+    `select` and stop there: (the snapshot taken before step `select + 1`, x̂0 at `select`
+    `# (batch, channels, frames, h, w)`)."""
     from cos_ray.engine.trajectory import run_trajectory
 
-    capture, stop = X0AtStep(select), _stopping_fork(select + 1)
+    capture, stop = X0AtStep(select), _stopping_fork(select + 1, resume)
     try:
-        run_trajectory(model, task, settings, list(seeds), ensemble=ensemble, seed_group=group, x0=x0,
-                       interventions=[*extra, capture], fork=stop, progress=progress)
+        run_trajectory(model, task, settings, list(seeds), x0=x0, interventions=[*extra, capture], fork=stop,
+                       progress=progress, **merge)
     except _Stopped:
         pass
     else:  # the callback always stops the call at select + 1 <= steps - 1
-        raise RuntimeError(f"search: the merged candidates {list(seeds)} ran past step {select}")
-    batch = stop.taken[select + 1]
-    for index in range(len(seeds)):
-        snapshots[index] = batch.member(index)
-    return {index: capture.x0[index] for index in range(len(seeds))}  # x0: (batch, channels, frames, h, w)
+        raise RuntimeError(f"search: the candidate(s) of seeds {list(seeds)} ran past step {select}")
+    return stop.taken[select + 1], capture.x0
 
 
 def _pruned(seed: int, snapshot, select: int):
