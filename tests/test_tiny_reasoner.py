@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(180)
 
 TASK_SEED = 3  # held out (training streams use seeds >= 1000000): the jobs' seed, not the card's test seed 1
 N = 10  # mazes: about 1 s each on one thread
-CARD_SOLVED, CARD_N = 61, 100  # MODEL_CARD.md, held-out table (test seed 1, default sampler, run seed 0)
+CARD_SOLVED, CARD_N = 89, 100  # MODEL_CARD.md, held-out table (test seed 1, default sampler, run seed 0)
 ALPHA = 0.05  # chance that a model solving at the card's rate lands below the bound on N mazes drawn at random
 
 
@@ -33,6 +33,7 @@ def test_the_bound_is_a_binomial_quantile():
     assert binomial_lower_bound(10, 0.61, 0.05) == 4  # X ~ Binomial(10, 0.61): P(X <= 3) = 0.048, P(X <= 4) = 0.150
     assert binomial_lower_bound(10, 0.61, 0.01) == 2  # P(X <= 1) = 0.0014, P(X <= 2) = 0.0103
     assert binomial_lower_bound(12, 0.61, 0.01) == 3  # X ~ Binomial(12, 0.61): P(X <= 2) = 0.0022, P(X <= 3) = 0.0127
+    assert binomial_lower_bound(10, 0.89, 0.05) == 7  # P(X <= 6) = 0.018, P(X <= 7) = 0.088
     assert binomial_lower_bound(10, 0.0, 0.01) == 0 and binomial_lower_bound(10, 1.0, 0.01) == 10
 
 
