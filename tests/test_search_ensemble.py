@@ -114,10 +114,13 @@ def test_a_member_of_a_batch_snapshot_resumes_alone(ran, tiny_model, task, short
         snapshot.member(3)
 
 
-def test_a_merge_past_select_at_is_refused_when_run_by_hand(tiny_model, task, short_settings):
+def test_a_merge_past_select_at_or_of_other_seeds_is_refused_when_run_by_hand(tiny_model, task, short_settings):
     late = EnsembleConfig(size=3, layers="20-29", steps="0-2", merge="update")
     with pytest.raises(UsageError, match=r"search\.ensemble\.steps: merges at step\(s\) \[2\] after select_at"):
         run_program(tiny_model, task, short_settings, SEEDS, Program(search=SEARCH), ensemble=late)
+    other = EnsembleConfig(size=2, layers="20-29", steps="0-1", merge="update")
+    with pytest.raises(UsageError, match=r"search\.ensemble\.size: 2 differs from candidates 3"):
+        run_program(tiny_model, task, short_settings, SEEDS, Program(search=SEARCH), ensemble=other)
 
 
 def test_a_search_with_an_ensemble_plans_the_same_passes_and_its_params_name_the_merge(tmp_path):

@@ -137,16 +137,22 @@ class SearchConfig:
         return total + running * sum(per_step[start:]), self.candidates * sum(per_step)
 
 
+def check_merge_size(config: SearchConfig, size: int | None) -> None:
+    """UsageError naming `{search}.ensemble.size` unless the merge is over exactly the search's candidates (None: the
+    spec left it out, and it is the candidates)."""
+    if size is not None and size != config.candidates:
+        raise UsageError(f"{config.field}.ensemble.size: {size} differs from candidates {config.candidates} (the "
+                         "ensemble merges the search's candidates: leave size out)")
+
+
 def check_merge_before_selection(config: SearchConfig, ensemble, steps: int) -> None:
     """UsageError naming `{search}.ensemble.size` / `.steps` unless the ensemble merges exactly the search's candidates
     and only at or before its first selection (merge early, then select): a kept candidate resumes alone, so a merged
     step after `select_at` would have no other seeds to merge with."""
     from cos_ray.engine.steps import parse_index_range
 
+    check_merge_size(config, ensemble.size)
     where = f"{config.field}.ensemble"
-    if ensemble.size != config.candidates:
-        raise UsageError(f"{where}.size: {ensemble.size} differs from candidates {config.candidates} (the ensemble "
-                         "merges the search's candidates: leave size out)")
     select = config.resolved(steps).select_at
     late = [step for step in parse_index_range(ensemble.steps, steps, f"{where}.steps") if step > select]
     if late:

@@ -78,10 +78,11 @@ class SearchSpec(StartSeeds, MethodSpec, SpecNode):
                 yield "verifier", ("evalkit needs VBVR-EvalKit (Python package `vbvr_bench`), not importable here; "
                                    "install it from github.com/Video-Reason/VBVR-EvalKit, or use verifier: task "
                                    "or consensus")
-        ensemble = self.ensemble
-        if not problems and ensemble is not None and ensemble.size not in (None, self.candidates):
-            yield "ensemble.size", (f"{ensemble.size} differs from candidates {self.candidates} (the ensemble merges "
-                                    "the search's candidates: leave size out)")
+        if not problems and self.ensemble is not None:
+            from cos_ray.probes.search import check_merge_size
+
+            size = config_problems(lambda: check_merge_size(self.search(""), self.ensemble.size))
+            yield from ((name.lstrip("."), message) for name, message in size)
 
     def search(self, path: str):
         from cos_ray.probes.search import SearchConfig
