@@ -6,7 +6,7 @@
 #
 #   training/redraw-card.sh RUN_DIR [WORK_DIR]      # e.g. runs/tiny-reasoner-4000 runs/card
 #
-# About 2 hours on 2 CPU cores after training (the ensemble sweep is ~1 h of it); minutes on a GPU. Each step is
+# About 3 hours on 2 CPU cores after training (the ensemble sweep is ~2 h of it); minutes on a GPU. Each step is
 # skipped when its output exists, so a killed run resumes with the same command. SHIP=0 stops after the validation
 # table (the choice is made on seed 2 only; test seed 1 is looked at after shipping, once).
 set -euo pipefail
