@@ -179,3 +179,16 @@ def test_spec_check_in_a_process_exits_2(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "methods[1].ensemble.layers: layer 45 is out of range 0-39" in done.stderr
+
+
+def test_a_long_problem_line_keeps_its_field_and_its_reason():
+    """A path deep enough to push a problem past MAX_LINE loses the middle of the line, not the reason at its end
+    (found under pytest-xdist, whose tmp paths are longer: "nested deeper than 3 ...")."""
+    from cos_ray.spec.problems import MAX_LINE, SpecError
+
+    folder = "/" + "/".join(["a-rather-long-checkout-folder"] * 12)
+    reason = "not a weight index (nested deeper than 32 levels)"
+    message = f"{folder} (original Wan layout): {folder}/index.json: {reason}"  # 2 x 360 characters of path
+    (line,) = str(SpecError([("model.name", message)])).splitlines()
+    assert len(line) == MAX_LINE and line.startswith("model.name: /a-rather") and line.endswith(reason), line
+    assert " ... " in line

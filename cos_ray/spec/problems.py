@@ -23,7 +23,12 @@ MAX_LINE = 300  # characters of one problem line (a value quoted in a message ca
 
 
 def _clip(line: str) -> str:
-    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 4] + " ..."
+    """A line over MAX_LINE loses its middle, not its end: the field comes first and the reason last, and a long path
+    or value quoted between them is what grows (a checkout folder named twice, a pasted value)."""
+    if len(line) <= MAX_LINE:
+        return line
+    head = MAX_LINE // 3
+    return line[:head] + " ... " + line[len(line) - (MAX_LINE - head - 5):]
 
 
 def join(path: str, name: str | int) -> str:
