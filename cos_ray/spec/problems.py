@@ -27,8 +27,10 @@ def _clip(line: str) -> str:
     or value quoted between them is what grows (a checkout folder named twice, a pasted value)."""
     if len(line) <= MAX_LINE:
         return line
+    cut = " ... "
     head = MAX_LINE // 3
-    return line[:head] + " ... " + line[len(line) - (MAX_LINE - head - 5):]
+    tail = MAX_LINE - head - len(cut)
+    return line[:head] + cut + line[-tail:]
 
 
 def join(path: str, name: str | int) -> str:
